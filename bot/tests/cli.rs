@@ -4,7 +4,9 @@ use std::process::Command;
 
 fn bot() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stylegram-bot"));
-    cmd.env_remove("TELOXIDE_TOKEN").env_remove("TELOXIDE_API_URL").env("RUST_LOG", "off");
+    cmd.env_remove("TELOXIDE_TOKEN")
+        .env_remove("TELOXIDE_API_URL")
+        .env("RUST_LOG", "off");
     cmd
 }
 
@@ -21,11 +23,22 @@ fn without_token_it_explains_in_one_line_and_exits_2() {
 #[test]
 fn api_url_from_the_environment_is_used() {
     // A port nobody listens on: the bot must try exactly this address and fail cleanly.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}/");
-    let out = bot().env("TELOXIDE_TOKEN", "123:TEST").env("TELOXIDE_API_URL", &url).output().unwrap();
+    let out = bot()
+        .env("TELOXIDE_TOKEN", "123:TEST")
+        .env("TELOXIDE_API_URL", &url)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains(&format!("cannot reach the Bot API at {url}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot reach the Bot API at {url}")),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"));
 }

@@ -33,6 +33,9 @@ pub enum TrainingError {
         /// The layers it does have.
         available: String,
     },
+    /// A run was configured in a way that cannot work.
+    #[error("{0}")]
+    InvalidConfig(String),
     /// Image loading failed.
     #[error(transparent)]
     Image(#[from] stylegram_inference::InferenceError),

@@ -1,10 +1,13 @@
-//! libtorch engines for Stylegram: the pretrained VGG encoder and its importer (more to come:
-//! AdaIN training, the Gatys optimiser, export to ONNX).
+//! libtorch engines for Stylegram: the pretrained VGG encoder and its importer, and the Gatys
+//! optimiser (quality mode). AdaIN training and export to ONNX are to come.
 
+pub mod cli;
 pub mod doctor;
 mod error;
+pub mod gatys;
 pub mod import;
 pub mod paths;
+pub mod tensors;
 pub mod vgg;
 
 pub use error::TrainingError;

@@ -1,12 +1,19 @@
-//! `stylegram-train`: model tools on libtorch (VGG import, doctor; training, Gatys and export to come).
+//! `stylegram-train`: model tools on libtorch: VGG import, doctor, Gatys quality-mode stylization.
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use stylegram_inference::images::{self, ImageLimits};
+use stylegram_training::cli::{parse_weighted_layer, parse_weighted_path};
+use stylegram_training::gatys::{self, GatysConfig, Init, Optimizer, Style};
+use stylegram_training::vgg::Vgg;
 use stylegram_training::{doctor, import, paths};
 
-/// Stylegram's libtorch tools: import pretrained VGG weights and check the machine.
+/// Stylegram's libtorch tools: import pretrained VGG weights, check the machine, run Gatys.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
@@ -31,7 +38,101 @@ enum Command {
     },
     /// Print libtorch and ONNX Runtime versions, CUDA and cuDNN visibility, and the VGG weights found.
     Doctor,
+    /// Quality-mode stylization: Gatys et al. optimisation of the photo's pixels.
+    ///
+    /// Presets (faster ↔ stronger): 1 quickest, 3 balanced (default), 5 strongest. Any explicit knob
+    /// overrides the preset's value.
+    Gatys(GatysArgs),
 }
+
+#[derive(Args)]
+struct GatysArgs {
+    /// The photo to repaint.
+    #[arg(long)]
+    content: PathBuf,
+    /// A style picture, optionally with a weight: --style a.jpg --style b.jpg:0.3 (weights are normalised).
+    #[arg(long, required = true, value_parser = parse_weighted_path)]
+    style: Vec<(PathBuf, f64)>,
+    /// Output image (.png or .jpg).
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Preset 1..5 (faster ↔ stronger).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=5))]
+    preset: u8,
+    /// Long side of the result in pixels (larger photos are downscaled).
+    #[arg(long, env = "STYLEGRAM_GATYS_SIZE")]
+    size: Option<u32>,
+    /// Iteration cap.
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Stop after this many seconds and keep the best image so far.
+    #[arg(long)]
+    time_budget: Option<f64>,
+    /// Optimiser.
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerArg>,
+    /// Adam learning rate (pixels in [0, 1]).
+    #[arg(long, default_value_t = 0.05)]
+    lr: f64,
+    /// L-BFGS history (curvature pairs).
+    #[arg(long, default_value_t = 10)]
+    history: usize,
+    /// Starting image.
+    #[arg(long, value_enum)]
+    init: Option<InitArg>,
+    /// Number of scales, coarse to fine (1 = single scale).
+    #[arg(long)]
+    scales: Option<usize>,
+    /// Content layers with optional weights, e.g. relu4_2 or relu3_1:0.5,relu4_2.
+    #[arg(long, value_delimiter = ',', value_parser = parse_weighted_layer)]
+    content_layers: Option<Vec<(String, f64)>>,
+    /// Style layers with optional weights, e.g. relu1_1,relu2_1,relu3_1:0.5.
+    #[arg(long, value_delimiter = ',', value_parser = parse_weighted_layer)]
+    style_layers: Option<Vec<(String, f64)>>,
+    /// α, content weight.
+    #[arg(long)]
+    content_weight: Option<f64>,
+    /// β, style weight.
+    #[arg(long)]
+    style_weight: Option<f64>,
+    /// γ, total-variation weight.
+    #[arg(long)]
+    tv_weight: Option<f64>,
+    /// Keep the photo's colours (style transfer on luminance only).
+    #[arg(long)]
+    preserve_color: bool,
+    /// Seed for noise initialisation.
+    #[arg(long, default_value_t = 0)]
+    seed: i64,
+    /// cpu, cuda, or auto (CUDA when libtorch sees a GPU).
+    #[arg(long, default_value = "auto", env = "STYLEGRAM_DEVICE")]
+    device: String,
+    /// VGG weights from `import-vgg`.
+    #[arg(long, env = "STYLEGRAM_VGG")]
+    vgg: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OptimizerArg {
+    Lbfgs,
+    Adam,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InitArg {
+    Content,
+    Noise,
+}
+
+/// A failure caused by what the user passed (exit status 2).
+#[derive(Debug)]
+struct UsageError(String);
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for UsageError {}
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -47,9 +148,14 @@ fn main() -> ExitCode {
             out.unwrap_or_else(paths::vgg_weights),
         ),
         Command::Doctor => Ok(doctor_report()),
+        Command::Gatys(args) => run_gatys(args),
     };
     match result {
         Ok(code) => code,
+        Err(e) if e.downcast_ref::<UsageError>().is_some() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -59,11 +165,11 @@ fn main() -> ExitCode {
 
 fn import_vgg(from: PathBuf, out: PathBuf) -> anyhow::Result<ExitCode> {
     if !from.is_file() {
-        eprintln!(
-            "error: {} does not exist; run `make bootstrap` or pass --from",
+        return Err(UsageError(format!(
+            "{} does not exist; run `make bootstrap` or pass --from",
             from.display()
-        );
-        return Ok(ExitCode::from(2));
+        ))
+        .into());
     }
     let summary = import::import_vgg(&from, &out)
         .with_context(|| format!("importing VGG weights from {}", from.display()))?;
@@ -87,4 +193,134 @@ fn doctor_report() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn gatys_config(args: &GatysArgs) -> GatysConfig {
+    let mut config = gatys::preset(args.preset).expect("clap restricts the preset to 1..=5");
+    if let Some(size) = args.size {
+        config.size = size;
+    }
+    if let Some(iterations) = args.iterations {
+        config.iterations = iterations;
+    }
+    config.time_budget = args.time_budget.map(Duration::from_secs_f64);
+    match args.optimizer {
+        Some(OptimizerArg::Adam) => config.optimizer = Optimizer::Adam { lr: args.lr },
+        Some(OptimizerArg::Lbfgs) => {
+            config.optimizer = Optimizer::Lbfgs {
+                history: args.history,
+            }
+        }
+        None => {}
+    }
+    match args.init {
+        Some(InitArg::Content) => config.init = Init::Content,
+        Some(InitArg::Noise) => config.init = Init::Noise,
+        None => {}
+    }
+    if let Some(scales) = args.scales {
+        config.scales = scales;
+    }
+    if let Some(layers) = &args.content_layers {
+        config.content_layers = layers.clone();
+    }
+    if let Some(layers) = &args.style_layers {
+        config.style_layers = layers.clone();
+    }
+    if let Some(w) = args.content_weight {
+        config.content_weight = w;
+    }
+    if let Some(w) = args.style_weight {
+        config.style_weight = w;
+    }
+    if let Some(w) = args.tv_weight {
+        config.tv_weight = w;
+    }
+    config.preserve_color = args.preserve_color;
+    config.seed = args.seed;
+    config
+}
+
+fn run_gatys(args: GatysArgs) -> anyhow::Result<ExitCode> {
+    let config = gatys_config(&args);
+    let limits = ImageLimits::default();
+    let usage = |e: stylegram_inference::InferenceError| UsageError(e.to_string());
+    let content = images::load(&args.content, &limits).map_err(usage)?;
+    let styles = args
+        .style
+        .iter()
+        .map(|(path, weight)| {
+            Ok(Style {
+                image: images::load(path, &limits).map_err(usage)?,
+                weight: *weight,
+            })
+        })
+        .collect::<Result<Vec<_>, UsageError>>()?;
+    let device =
+        match args.device.as_str() {
+            "auto" => gatys::default_device(),
+            "cpu" => tch::Device::Cpu,
+            "cuda" if tch::Cuda::is_available() => {
+                tch::Cuda::cudnn_set_benchmark(true);
+                tch::Device::Cuda(0)
+            }
+            "cuda" => return Err(UsageError(
+                "--device cuda, but libtorch sees no CUDA device (see `stylegram-train doctor`)"
+                    .into(),
+            )
+            .into()),
+            other => {
+                return Err(UsageError(format!(
+                    "unknown --device '{other}': expected auto, cpu or cuda"
+                ))
+                .into());
+            }
+        };
+    let vgg_path = args.vgg.clone().unwrap_or_else(paths::vgg_weights);
+    let vgg = Vgg::load(&vgg_path, device)
+        .with_context(|| format!("loading VGG weights {}", vgg_path.display()))?;
+
+    let bar = ProgressBar::new(config.iterations as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} it  ETA {msg}",
+        )
+        .expect("valid template"),
+    );
+    let output = gatys::stylize(&vgg, &content, &styles, &config, |p| {
+        bar.set_position(p.iteration as u64);
+        bar.set_message(format!(
+            "{:.0}s  loss {:.3e} (content {:.2e}, style {:.2e}, tv {:.2e})",
+            p.eta.as_secs_f64(),
+            p.losses.total,
+            p.losses.content,
+            p.losses.style,
+            p.losses.tv
+        ));
+        ControlFlow::Continue(())
+    })
+    .map_err(|e| match e {
+        stylegram_training::TrainingError::InvalidConfig(m) => anyhow::Error::new(UsageError(m)),
+        other => other.into(),
+    })?;
+    bar.finish_and_clear();
+    output
+        .image
+        .save(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let (w, h) = output.image.dimensions();
+    println!(
+        "{} {w}×{h} in {:.1} s on {}: {} iterations ({} evaluations), loss {:.3e} = content {:.3e} + style {:.3e} + tv {:.3e}, stopped by {:?}",
+        args.out.display(),
+        output.elapsed.as_secs_f64(),
+        if device.is_cuda() { "CUDA" } else { "CPU" },
+        output.iterations,
+        output.evaluations,
+        output.losses.total,
+        output.losses.content,
+        output.losses.style,
+        output.losses.tv,
+        output.stop
+    );
+    Ok(ExitCode::SUCCESS)
 }

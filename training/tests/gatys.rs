@@ -1,0 +1,317 @@
+//! The Gatys engine on the real VGG16 and real test images, at small sizes so the suite stays quick.
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use image::RgbImage;
+use stylegram_inference::images::{self, ImageLimits};
+use stylegram_training::gatys::{self, GatysConfig, Init, Optimizer, StopReason, Style};
+use stylegram_training::vgg::Vgg;
+use stylegram_training::{TrainingError, import, paths};
+
+fn data(path: &str) -> PathBuf {
+    std::env::var_os("STYLEGRAM_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+        .join(path)
+}
+
+/// The VGG weights `make test` imported, or a fresh import into a temporary folder.
+fn vgg() -> Vgg {
+    static WEIGHTS: OnceLock<PathBuf> = OnceLock::new();
+    let path = WEIGHTS.get_or_init(|| {
+        let installed = paths::vgg_weights();
+        if installed.is_file() {
+            return installed;
+        }
+        let dir = tempfile::tempdir().unwrap().keep();
+        let out = dir.join("vgg16.safetensors");
+        import::import_vgg(&paths::vgg_onnx(), &out).expect("import VGG (run `make bootstrap`)");
+        out
+    });
+    Vgg::load(path, tch::Device::Cpu).unwrap()
+}
+
+fn photo(name: &str) -> RgbImage {
+    images::load(data(name), &ImageLimits::default()).unwrap()
+}
+
+fn small(iterations: usize) -> GatysConfig {
+    GatysConfig {
+        size: 64,
+        iterations,
+        scales: 1,
+        stall_tolerance: None,
+        ..GatysConfig::default()
+    }
+}
+
+fn van_gogh() -> Vec<Style> {
+    vec![Style {
+        image: photo("test/style/vangog.jpg"),
+        weight: 1.0,
+    }]
+}
+
+fn run(config: &GatysConfig, styles: &[Style]) -> gatys::GatysOutput {
+    gatys::stylize(
+        &vgg(),
+        &photo("test/content/koala.jpg"),
+        styles,
+        config,
+        |_| ControlFlow::Continue(()),
+    )
+    .unwrap()
+}
+
+#[test]
+fn lbfgs_lowers_the_loss_and_keeps_the_aspect_ratio() {
+    let mut first = None;
+    let output = gatys::stylize(
+        &vgg(),
+        &photo("test/content/koala.jpg"),
+        &van_gogh(),
+        &small(15),
+        |p| {
+            first.get_or_insert(p.losses.total);
+            ControlFlow::Continue(())
+        },
+    )
+    .unwrap();
+    let first = first.unwrap();
+    assert_eq!(output.stop, StopReason::Iterations);
+    assert_eq!(output.iterations, 15);
+    assert!(
+        output.losses.total < 0.5 * first,
+        "{} → {}",
+        first,
+        output.losses.total
+    );
+    let (w, h) = output.image.dimensions();
+    let (cw, ch) = photo("test/content/koala.jpg").dimensions();
+    assert_eq!(w.max(h), 64);
+    assert!(((w as f64 / h as f64) - (cw as f64 / ch as f64)).abs() < 0.05);
+}
+
+#[test]
+fn noise_init_is_deterministic_with_a_seed_on_cpu() {
+    let config = GatysConfig {
+        init: Init::Noise,
+        seed: 7,
+        optimizer: Optimizer::Adam { lr: 0.05 },
+        ..small(4)
+    };
+    let a = run(&config, &van_gogh());
+    let b = run(&config, &van_gogh());
+    assert_eq!(a.image, b.image);
+    let c = run(&GatysConfig { seed: 8, ..config }, &van_gogh());
+    assert_ne!(a.image, c.image);
+}
+
+#[test]
+fn cancel_and_time_budget_stop_early_with_an_image() {
+    let output = gatys::stylize(
+        &vgg(),
+        &photo("test/content/koala.jpg"),
+        &van_gogh(),
+        &small(50),
+        |p| {
+            if p.iteration == 3 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!((output.stop, output.iterations), (StopReason::Cancelled, 3));
+
+    let budget = GatysConfig {
+        time_budget: Some(Duration::ZERO),
+        ..small(50)
+    };
+    let output = run(&budget, &van_gogh());
+    assert_eq!(
+        (output.stop, output.iterations),
+        (StopReason::TimeBudget, 1)
+    );
+    assert_eq!(
+        output.image.dimensions().0.max(output.image.dimensions().1),
+        64
+    );
+}
+
+#[test]
+fn progress_reports_previews_and_eta() {
+    let config = GatysConfig {
+        preview_every: 2,
+        ..small(4)
+    };
+    let mut events = Vec::new();
+    gatys::stylize(
+        &vgg(),
+        &photo("test/content/koala.jpg"),
+        &van_gogh(),
+        &config,
+        |p| {
+            events.push((p.iteration, p.preview.is_some(), p.eta));
+            ControlFlow::Continue(())
+        },
+    )
+    .unwrap();
+    let iterations: Vec<usize> = events.iter().map(|e| e.0).collect();
+    assert_eq!(iterations, [1, 2, 3, 4]);
+    let previews: Vec<bool> = events.iter().map(|e| e.1).collect();
+    assert_eq!(previews, [false, true, false, true]);
+    assert_eq!(
+        events[3].2,
+        Duration::ZERO,
+        "nothing left after the last iteration"
+    );
+}
+
+#[test]
+fn preserve_color_keeps_the_content_chroma() {
+    let config = GatysConfig {
+        preserve_color: true,
+        ..small(8)
+    };
+    let out = run(&config, &van_gogh());
+    let content = images::resize_exact(
+        &photo("test/content/koala.jpg"),
+        out.image.width(),
+        out.image.height(),
+    );
+    // I and Q of YIQ per pixel; compare means (clipping and 8-bit rounding allow small differences).
+    let iq = |img: &RgbImage| {
+        let n = f64::from(img.width() * img.height());
+        img.pixels().fold((0.0, 0.0), |(i, q), p| {
+            let [r, g, b] = p.0.map(|c| f64::from(c) / 255.0);
+            (
+                i + (0.596 * r - 0.274 * g - 0.322 * b) / n,
+                q + (0.211 * r - 0.523 * g + 0.312 * b) / n,
+            )
+        })
+    };
+    let ((ci, cq), (oi, oq)) = (iq(&content), iq(&out.image));
+    assert!(
+        (ci - oi).abs() < 0.01 && (cq - oq).abs() < 0.01,
+        "content IQ ({ci:.3}, {cq:.3}) vs output ({oi:.3}, {oq:.3})"
+    );
+    let plain = run(&small(8), &van_gogh());
+    let (pi, pq) = iq(&plain.image);
+    assert!(
+        (ci - pi).abs() + (cq - pq).abs() > 0.02,
+        "without the flag the colours do change"
+    );
+}
+
+#[test]
+fn style_weights_are_normalised_shares() {
+    let picasso = Style {
+        image: photo("test/style/picasso.jpg"),
+        weight: 0.0,
+    };
+    let alone = run(&small(3), &van_gogh());
+    let with_zero_share = run(&small(3), &[van_gogh().remove(0), picasso.clone()]);
+    assert_eq!(
+        alone.image, with_zero_share.image,
+        "a zero-weight style changes nothing"
+    );
+    let doubled = run(
+        &small(3),
+        &[Style {
+            weight: 2.0,
+            ..van_gogh().remove(0)
+        }],
+    );
+    assert_eq!(
+        alone.image, doubled.image,
+        "a single style's weight is normalised to 1"
+    );
+    let mixed = run(
+        &small(3),
+        &[
+            van_gogh().remove(0),
+            Style {
+                weight: 1.0,
+                ..picasso
+            },
+        ],
+    );
+    assert_ne!(alone.image, mixed.image);
+}
+
+#[test]
+fn non_finite_loss_returns_the_best_image_with_a_reason() {
+    let config = GatysConfig {
+        style_weight: f64::INFINITY,
+        ..small(5)
+    };
+    let output = run(&config, &van_gogh());
+    assert_eq!(output.stop, StopReason::NonFinite);
+    assert_eq!(
+        output.image.dimensions().0.max(output.image.dimensions().1),
+        64
+    );
+}
+
+#[test]
+fn bad_configurations_are_refused_clearly() {
+    let content = photo("test/content/koala.jpg");
+    let err = |config: &GatysConfig, styles: &[Style]| {
+        gatys::stylize(&vgg(), &content, styles, config, |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap_err()
+    };
+    assert!(
+        matches!(err(&small(1), &[]), TrainingError::InvalidConfig(m) if m.contains("at least one style"))
+    );
+    let unknown = GatysConfig {
+        style_layers: vec![("relu9_1".into(), 1.0)],
+        ..small(1)
+    };
+    assert!(
+        err(&unknown, &van_gogh())
+            .to_string()
+            .starts_with("unknown VGG layer 'relu9_1'")
+    );
+    let tiny = GatysConfig {
+        size: 8,
+        ..small(1)
+    };
+    assert!(err(&tiny, &van_gogh()).to_string().contains("too small"));
+}
+
+#[test]
+fn two_scales_split_the_iterations_and_end_at_full_size() {
+    let config = GatysConfig {
+        scales: 2,
+        ..small(6)
+    };
+    let mut sizes = Vec::new();
+    let output = gatys::stylize(
+        &vgg(),
+        &photo("test/content/koala.jpg"),
+        &van_gogh(),
+        &GatysConfig {
+            preview_every: 1,
+            ..config
+        },
+        |p| {
+            sizes.push(
+                p.preview
+                    .as_ref()
+                    .unwrap()
+                    .width()
+                    .max(p.preview.as_ref().unwrap().height()),
+            );
+            ControlFlow::Continue(())
+        },
+    )
+    .unwrap();
+    assert_eq!(sizes, [32, 32, 32, 64, 64, 64]);
+    assert_eq!(output.iterations, 6);
+}
