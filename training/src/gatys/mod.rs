@@ -27,6 +27,9 @@ use crate::vgg::Vgg;
 
 pub use presets::{PRESETS, preset};
 
+/// VGG layer names with their weights, e.g. `[("relu4_2", 1.0)]`.
+pub type WeightedLayers = Vec<(String, f64)>;
+
 /// Which optimiser changes the pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Optimizer {
@@ -57,9 +60,9 @@ pub struct GatysConfig {
     /// Long side of the result in pixels (larger content is downscaled; smaller is kept).
     pub size: u32,
     /// Content layer and its weight.
-    pub content_layers: Vec<(String, f64)>,
+    pub content_layers: WeightedLayers,
     /// Style layers and their weights.
-    pub style_layers: Vec<(String, f64)>,
+    pub style_layers: WeightedLayers,
     /// α: weight of the content loss.
     pub content_weight: f64,
     /// β: weight of the style loss.
@@ -381,7 +384,7 @@ pub fn stylize(
             if let Some(budget) = config.time_budget {
                 remaining = remaining.min(budget.saturating_sub(elapsed));
             }
-            let preview = (config.preview_every > 0 && done % config.preview_every == 0)
+            let preview = (config.preview_every > 0 && done.is_multiple_of(config.preview_every))
                 .then(|| finish_image(&content_t, &current, config.preserve_color));
             let event = Progress {
                 iteration: done,

@@ -1,9 +1,9 @@
 //! Presets 1–5, faster ↔ stronger. Chosen from the Pareto front of `stylegram-train gatys-study`
 //! (see docs/gatys-study.md for the measurements behind each).
-use super::{GatysConfig, Init, Optimizer};
+use super::{GatysConfig, Init, Optimizer, WeightedLayers};
 
 /// Gatys et al.'s layers: content at relu4_2, style at the first ReLU of every block, equal weights.
-fn paper_layers() -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+fn paper_layers() -> (WeightedLayers, WeightedLayers) {
     let style =
         ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"].map(|l| (l.to_owned(), 0.2));
     (vec![("relu4_2".to_owned(), 1.0)], style.to_vec())
