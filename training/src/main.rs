@@ -42,7 +42,7 @@ enum Command {
     ///
     /// Presets (faster ↔ stronger): 1 quickest, 3 balanced (default), 5 strongest. Any explicit knob
     /// overrides the preset's value.
-    Gatys(GatysArgs),
+    Gatys(Box<GatysArgs>),
 }
 
 #[derive(Args)]
@@ -148,7 +148,7 @@ fn main() -> ExitCode {
             out.unwrap_or_else(paths::vgg_weights),
         ),
         Command::Doctor => Ok(doctor_report()),
-        Command::Gatys(args) => run_gatys(args),
+        Command::Gatys(args) => run_gatys(*args),
     };
     match result {
         Ok(code) => code,
