@@ -8,7 +8,7 @@ ENV_FILE := $(STYLEGRAM_HOME)/env.sh
 CARGO := source $(ENV_FILE) && cargo
 VGG := $(STYLEGRAM_HOME)/vgg16.safetensors
 
-.PHONY: run test bootstrap bootstrap-test build vgg lint fmt doctor
+.PHONY: run test bootstrap bootstrap-test build vgg lint fmt doctor bench-gatys
 
 ## run: bootstrap, build, and start stylegram-bot (needs TELOXIDE_TOKEN; honours TELOXIDE_API_URL)
 run: bootstrap
@@ -31,7 +31,12 @@ build: bootstrap
 ## vgg: import the bootstrap's VGG16 into $(VGG) once
 vgg: $(VGG)
 $(VGG): | bootstrap-test
-	@$(CARGO) run --quiet --bin stylegram-train -- import-vgg --out $(VGG)
+	@$(CARGO) run --bin stylegram-train -- import-vgg --out $(VGG)
+
+## bench-gatys: our Gatys CLI against the PyTorch reference recipe, side by side (writes docs/gatys-benchmark.md)
+bench-gatys: bootstrap vgg
+	@$(CARGO) build --release --bin stylegram-train
+	@source $(ENV_FILE) && python bench/gatys_reference.py
 
 doctor: bootstrap
 	@$(CARGO) run --quiet --bin stylegram-train -- doctor

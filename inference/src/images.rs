@@ -124,6 +124,30 @@ pub fn fit_max_side(image: RgbImage, max_side: u32) -> RgbImage {
     image::imageops::resize(&image, nw, nh, FilterType::Lanczos3)
 }
 
+/// A grid of images (rows × columns), each scaled to fit a `cell`×`cell` square on white, with a
+/// 4-pixel gap. Missing cells (shorter rows) stay white.
+pub fn contact_sheet(rows: &[Vec<RgbImage>], cell: u32) -> RgbImage {
+    const GAP: u32 = 4;
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0) as u32;
+    let width = columns * (cell + GAP) + GAP;
+    let height = rows.len() as u32 * (cell + GAP) + GAP;
+    let mut sheet = RgbImage::from_pixel(width.max(1), height.max(1), image::Rgb([255, 255, 255]));
+    for (r, row) in rows.iter().enumerate() {
+        for (c, img) in row.iter().enumerate() {
+            let scale = f64::from(cell) / f64::from(img.width().max(img.height()));
+            let (w, h) = (
+                ((f64::from(img.width()) * scale).round() as u32).max(1),
+                ((f64::from(img.height()) * scale).round() as u32).max(1),
+            );
+            let thumb = image::imageops::resize(img, w, h, FilterType::Triangle);
+            let x = GAP + c as u32 * (cell + GAP) + (cell - w) / 2;
+            let y = GAP + r as u32 * (cell + GAP) + (cell - h) / 2;
+            image::imageops::replace(&mut sheet, &thumb, i64::from(x), i64::from(y));
+        }
+    }
+    sheet
+}
+
 /// Resizes to exactly `width`×`height` (Lanczos).
 pub fn resize_exact(image: &RgbImage, width: u32, height: u32) -> RgbImage {
     image::imageops::resize(image, width, height, FilterType::Lanczos3)
@@ -265,6 +289,29 @@ mod tests {
         out.extend_from_slice(&app1);
         out.extend_from_slice(&jpeg[2..]);
         out
+    }
+
+    #[test]
+    fn contact_sheet_places_cells_in_a_grid() {
+        let red = RgbImage::from_pixel(20, 10, image::Rgb([255, 0, 0]));
+        let blue = RgbImage::from_pixel(10, 20, image::Rgb([0, 0, 255]));
+        let sheet = contact_sheet(&[vec![red.clone(), blue], vec![red]], 16);
+        assert_eq!(sheet.dimensions(), (2 * 20 + 4, 2 * 20 + 4));
+        assert_eq!(
+            sheet.get_pixel(4 + 8, 4 + 8).0,
+            [255, 0, 0],
+            "first cell holds the red image"
+        );
+        assert_eq!(
+            sheet.get_pixel(24 + 8, 4 + 8).0,
+            [0, 0, 255],
+            "second cell the blue one"
+        );
+        assert_eq!(
+            sheet.get_pixel(24 + 8, 24 + 8).0,
+            [255, 255, 255],
+            "missing cell stays white"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod error;
 pub mod gatys;
 pub mod import;
 pub mod paths;
+pub mod plots;
 pub mod tensors;
 pub mod vgg;
 

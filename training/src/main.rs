@@ -43,6 +43,34 @@ enum Command {
     /// Presets (faster ↔ stronger): 1 quickest, 3 balanced (default), 5 strongest. Any explicit knob
     /// overrides the preset's value.
     Gatys(Box<GatysArgs>),
+    /// The Gatys speed study: sweep optimiser, iterations, scales, init and layers over test pairs.
+    ///
+    /// Every result is scored with the same evaluation loss; writes OUT_DIR/gatys-study.md, a
+    /// time-vs-style-loss plot with the Pareto front, and a contact sheet.
+    GatysStudy {
+        /// Folder with content/ and style/ subfolders.
+        #[arg(
+            long,
+            default_value = "../shared/data/test",
+            env = "STYLEGRAM_DATA_TEST"
+        )]
+        data: PathBuf,
+        /// Number of content/style pairs (spread over the sorted file lists).
+        #[arg(long, default_value_t = 2)]
+        pairs: usize,
+        /// Long side in pixels.
+        #[arg(long, default_value_t = 256)]
+        size: u32,
+        /// Only these variants (names as in the report), comma separated; the reference is always run.
+        #[arg(long, value_delimiter = ',')]
+        variants: Option<Vec<String>>,
+        /// Where the report goes.
+        #[arg(long, default_value = "docs")]
+        out_dir: PathBuf,
+        /// VGG weights from `import-vgg`.
+        #[arg(long, env = "STYLEGRAM_VGG")]
+        vgg: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -149,6 +177,21 @@ fn main() -> ExitCode {
         ),
         Command::Doctor => Ok(doctor_report()),
         Command::Gatys(args) => run_gatys(*args),
+        Command::GatysStudy {
+            data,
+            pairs,
+            size,
+            variants,
+            out_dir,
+            vgg,
+        } => gatys_study(
+            &data,
+            pairs,
+            size,
+            variants,
+            &out_dir,
+            vgg.unwrap_or_else(paths::vgg_weights),
+        ),
     };
     match result {
         Ok(code) => code,
@@ -322,5 +365,103 @@ fn run_gatys(args: GatysArgs) -> anyhow::Result<ExitCode> {
         output.losses.tv,
         output.stop
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sorted_images(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|e| {
+                ["jpg", "jpeg", "png"].contains(&e.to_string_lossy().to_lowercase().as_str())
+            })
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn gatys_study(
+    data: &std::path::Path,
+    pairs: usize,
+    size: u32,
+    only: Option<Vec<String>>,
+    out_dir: &std::path::Path,
+    vgg_path: PathBuf,
+) -> anyhow::Result<ExitCode> {
+    use stylegram_training::gatys::study;
+    let contents = sorted_images(&data.join("content"))?;
+    let styles = sorted_images(&data.join("style"))?;
+    if contents.is_empty() || styles.is_empty() || pairs == 0 {
+        return Err(UsageError(format!(
+            "{} needs content/ and style/ images, and --pairs at least 1",
+            data.display()
+        ))
+        .into());
+    }
+    let limits = ImageLimits::default();
+    let pairs: Vec<study::Pair> = (0..pairs)
+        .map(|i| {
+            let c = &contents[(i * contents.len() / pairs + 7) % contents.len()];
+            let s = &styles[(i * styles.len() / pairs + 16) % styles.len()];
+            let stem = |p: &PathBuf| {
+                p.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            };
+            Ok(study::Pair {
+                name: format!("{}×{}", stem(c), stem(s)),
+                content: images::load(c, &limits).map_err(|e| UsageError(e.to_string()))?,
+                style: images::load(s, &limits).map_err(|e| UsageError(e.to_string()))?,
+            })
+        })
+        .collect::<Result<_, UsageError>>()?;
+    let mut variants = study::default_variants(size);
+    if let Some(only) = only {
+        variants.retain(|v| v.name == study::REFERENCE || only.contains(&v.name));
+    }
+    let device = gatys::default_device();
+    let vgg = Vgg::load(&vgg_path, device)
+        .with_context(|| format!("loading VGG weights {}", vgg_path.display()))?;
+    let bar = ProgressBar::new((variants.len() * pairs.len()) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} runs  {msg}")
+            .expect("valid template"),
+    );
+    let measurements = study::run(&vgg, &pairs, &variants, |m| {
+        bar.inc(1);
+        bar.println(format!(
+            "{:<16} {:<22} {:>6.1} s  content {:.3e}  style {:.3e}",
+            m.variant, m.pair, m.seconds, m.content_loss, m.style_loss
+        ));
+    })?;
+    bar.finish_and_clear();
+    let summaries = study::summarize(&measurements, &variants);
+    let header = format!(
+        "Generated by `stylegram-train gatys-study --pairs {} --size {size}` on {} ({} threads), {} px long side, pairs: {}.",
+        pairs.len(),
+        if device.is_cuda() { "CUDA" } else { "CPU" },
+        tch::get_num_threads(),
+        size,
+        pairs
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    study::write_report(out_dir, &header, &summaries, &measurements, &variants)?;
+    for s in &summaries {
+        println!(
+            "{:<16} {:>7.1} s  {:>5.0} evals  content ×{:.3}  style ×{:.3} {}",
+            s.variant,
+            s.seconds,
+            s.evaluations,
+            s.content_vs_reference,
+            s.style_vs_reference,
+            if s.on_front { "front" } else { "" }
+        );
+    }
+    println!("wrote {}", out_dir.join("gatys-study.md").display());
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,7 @@ pub mod color;
 pub mod lbfgs;
 pub mod loss;
 mod presets;
+pub mod study;
 
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -479,6 +480,9 @@ fn resize(x: &Tensor, h: i64, w: i64) -> Tensor {
 /// Resizes so the long side is exactly `long_side` (styles are matched to the content's scale).
 fn fit_long_side(image: &RgbImage, long_side: u32) -> RgbImage {
     let (w, h) = image.dimensions();
+    if w.max(h) == long_side {
+        return image.clone();
+    }
     let scale = f64::from(long_side) / f64::from(w.max(h));
     let nw = ((f64::from(w) * scale).round() as u32).max(1);
     let nh = ((f64::from(h) * scale).round() as u32).max(1);
