@@ -1,0 +1,82 @@
+//! `stylegram-train gatys` on bad and unusual input: a clear message and exit status 2, never a panic;
+//! grayscale and transparent images are handled.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use image::{DynamicImage, GrayImage, Rgba, RgbaImage};
+
+fn style() -> PathBuf {
+    std::env::var_os("STYLEGRAM_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+        .join("test/style/vangog.jpg")
+}
+
+fn gatys(content: &Path, out: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stylegram-train"))
+        .args(["gatys", "--device", "cpu", "--content"])
+        .arg(content)
+        .arg("--style")
+        .arg(style())
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn unreadable_missing_and_tiny_inputs_exit_2_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.png");
+
+    let text = dir.path().join("notes.jpg");
+    std::fs::write(&text, "this is not a picture").unwrap();
+    let o = gatys(&text, &out, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot decode the image"), "{}", stderr(&o));
+
+    let o = gatys(&dir.path().join("missing.jpg"), &out, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("missing.jpg"), "{}", stderr(&o));
+
+    let tiny = dir.path().join("tiny.png");
+    DynamicImage::new_rgb8(20, 20).save(&tiny).unwrap();
+    let o = gatys(&tiny, &out, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("each side must be at least 32 pixels"), "{}", stderr(&o));
+
+    let strip = dir.path().join("strip.png");
+    DynamicImage::new_rgb8(40, 1000).save(&strip).unwrap();
+    let o = gatys(&strip, &out, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("aspect ratio"), "{}", stderr(&o));
+
+    let o = gatys(&tiny, &out, &["--preset", "9"]);
+    assert_eq!(o.status.code(), Some(2), "clap rejects presets outside 1..5");
+    assert!(!out.exists(), "nothing is written on failure");
+    assert!(!stderr(&o).contains("panicked"));
+}
+
+#[test]
+fn grayscale_and_transparent_photos_are_stylized() {
+    let dir = tempfile::tempdir().unwrap();
+    let gray = dir.path().join("gray.png");
+    DynamicImage::ImageLuma8(GrayImage::from_fn(48, 40, |x, y| image::Luma([((x * 5 + y * 3) % 256) as u8]))).save(&gray).unwrap();
+    let alpha = dir.path().join("alpha.png");
+    DynamicImage::ImageRgba8(RgbaImage::from_fn(40, 48, |x, _| Rgba([200, 30, 30, if x < 20 { 0 } else { 255 }])))
+        .save(&alpha)
+        .unwrap();
+    for input in [gray, alpha] {
+        let out = dir.path().join("out.png");
+        let o = gatys(&input, &out, &["--size", "48", "--iterations", "2", "--scales", "1"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let result = image::open(&out).unwrap();
+        assert_eq!(result.width().max(result.height()), 48);
+        assert!(String::from_utf8_lossy(&o.stdout).contains("2 iterations"));
+    }
+}
