@@ -1,6 +1,7 @@
 //! libtorch engines for Stylegram: the pretrained VGG encoder and its importer, and the Gatys
-//! optimiser (quality mode). AdaIN training and export to ONNX are to come.
+//! optimiser (quality mode), and the AdaIN operation (fast-mode training and export are to come).
 
+pub mod adain;
 pub mod cli;
 pub mod doctor;
 mod error;

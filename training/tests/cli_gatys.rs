@@ -38,7 +38,11 @@ fn unreadable_missing_and_tiny_inputs_exit_2_with_a_reason() {
     std::fs::write(&text, "this is not a picture").unwrap();
     let o = gatys(&text, &out, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("cannot decode the image"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot decode the image"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = gatys(&dir.path().join("missing.jpg"), &out, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -48,7 +52,11 @@ fn unreadable_missing_and_tiny_inputs_exit_2_with_a_reason() {
     DynamicImage::new_rgb8(20, 20).save(&tiny).unwrap();
     let o = gatys(&tiny, &out, &[]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("each side must be at least 32 pixels"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("each side must be at least 32 pixels"),
+        "{}",
+        stderr(&o)
+    );
 
     let strip = dir.path().join("strip.png");
     DynamicImage::new_rgb8(40, 1000).save(&strip).unwrap();
@@ -57,7 +65,11 @@ fn unreadable_missing_and_tiny_inputs_exit_2_with_a_reason() {
     assert!(stderr(&o).contains("aspect ratio"), "{}", stderr(&o));
 
     let o = gatys(&tiny, &out, &["--preset", "9"]);
-    assert_eq!(o.status.code(), Some(2), "clap rejects presets outside 1..5");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "clap rejects presets outside 1..5"
+    );
     assert!(!out.exists(), "nothing is written on failure");
     assert!(!stderr(&o).contains("panicked"));
 }
@@ -66,14 +78,24 @@ fn unreadable_missing_and_tiny_inputs_exit_2_with_a_reason() {
 fn grayscale_and_transparent_photos_are_stylized() {
     let dir = tempfile::tempdir().unwrap();
     let gray = dir.path().join("gray.png");
-    DynamicImage::ImageLuma8(GrayImage::from_fn(48, 40, |x, y| image::Luma([((x * 5 + y * 3) % 256) as u8]))).save(&gray).unwrap();
+    DynamicImage::ImageLuma8(GrayImage::from_fn(48, 40, |x, y| {
+        image::Luma([((x * 5 + y * 3) % 256) as u8])
+    }))
+    .save(&gray)
+    .unwrap();
     let alpha = dir.path().join("alpha.png");
-    DynamicImage::ImageRgba8(RgbaImage::from_fn(40, 48, |x, _| Rgba([200, 30, 30, if x < 20 { 0 } else { 255 }])))
-        .save(&alpha)
-        .unwrap();
+    DynamicImage::ImageRgba8(RgbaImage::from_fn(40, 48, |x, _| {
+        Rgba([200, 30, 30, if x < 20 { 0 } else { 255 }])
+    }))
+    .save(&alpha)
+    .unwrap();
     for input in [gray, alpha] {
         let out = dir.path().join("out.png");
-        let o = gatys(&input, &out, &["--size", "48", "--iterations", "2", "--scales", "1"]);
+        let o = gatys(
+            &input,
+            &out,
+            &["--size", "48", "--iterations", "2", "--scales", "1"],
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         let result = image::open(&out).unwrap();
         assert_eq!(result.width().max(result.height()), 48);
