@@ -3,6 +3,7 @@
 
 pub mod adain;
 pub mod cli;
+pub mod decoder;
 pub mod doctor;
 mod error;
 pub mod gatys;
