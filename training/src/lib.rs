@@ -6,6 +6,7 @@ pub mod cli;
 pub mod decoder;
 pub mod doctor;
 mod error;
+pub mod export;
 pub mod gatys;
 pub mod import;
 pub mod paths;

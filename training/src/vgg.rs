@@ -14,11 +14,11 @@ use crate::TrainingError;
 
 /// Caffe/Keras "caffe" mode: the ImageNet mean in B, G, R order on a 0..255 scale (Keras
 /// `imagenet_utils.preprocess_input`, the convention of the original VGG release).
-const CAFFE_MEAN_BGR: [f64; 3] = [103.939, 116.779, 123.68];
+pub const CAFFE_MEAN_BGR: [f64; 3] = [103.939, 116.779, 123.68];
 /// torchvision's ImageNet normalisation, RGB on a 0..1 scale (torchvision `transforms.Normalize` docs).
-const TORCHVISION_MEAN_RGB: [f64; 3] = [0.485, 0.456, 0.406];
+pub const TORCHVISION_MEAN_RGB: [f64; 3] = [0.485, 0.456, 0.406];
 /// torchvision's ImageNet standard deviations.
-const TORCHVISION_STD_RGB: [f64; 3] = [0.229, 0.224, 0.225];
+pub const TORCHVISION_STD_RGB: [f64; 3] = [0.229, 0.224, 0.225];
 
 /// The input convention the weights were trained with, stored in the weights file's metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +160,19 @@ impl Vgg {
     /// Names of all ReLU activations, shallow to deep (`relu1_1`, `relu1_2`, ...).
     pub fn relu_names(&self) -> Vec<&str> {
         self.layers.iter().map(|l| l.relu.as_str()).collect()
+    }
+
+    /// The conv layers up to and including `relu` as (relu name, pool before it, weight `[O, I, 3, 3]`,
+    /// bias `[O]`), for exporting the encoder.
+    pub fn layers_until(
+        &self,
+        relu: &str,
+    ) -> Result<Vec<(&str, bool, &Tensor, &Tensor)>, TrainingError> {
+        let last = self.index_of(relu)?;
+        Ok(self.layers[..=last]
+            .iter()
+            .map(|l| (l.relu.as_str(), l.pool_before, &l.weight, &l.bias))
+            .collect())
     }
 
     /// Channel count of the activation `relu`.

@@ -1,6 +1,10 @@
 //! L-BFGS (Nocedal & Wright, *Numerical Optimization*, 2nd ed., algorithm 7.4 and 7.5) over one
 //! tensor: the two-loop recursion over the last `m` curvature pairs, and a backtracking line search
 //! on the Armijo condition. tch has no L-BFGS, so this is ours.
+//!
+//! Optional box bounds make it a projected method: every trial point is clamped into the box and the
+//! Armijo test uses the step actually taken. Images need this: pixels must stay in [0, 1], and an
+//! unconstrained optimum puts much of the texture outside that range, where saving the image clips it.
 use std::collections::VecDeque;
 
 use tch::Tensor;
@@ -21,6 +25,7 @@ pub struct Lbfgs {
     pairs: VecDeque<(Tensor, Tensor, f64)>, // (s, y, 1 / yᵀs)
     current: Option<Evaluation>,
     evaluations: usize,
+    bounds: Option<(f64, f64)>,
 }
 
 /// The result of one L-BFGS step.
@@ -48,7 +53,14 @@ impl Lbfgs {
             pairs: VecDeque::new(),
             current: None,
             evaluations: 0,
+            bounds: None,
         }
+    }
+
+    /// Keeps every iterate inside `[low, high]` (element-wise projection).
+    pub fn with_bounds(mut self, low: f64, high: f64) -> Self {
+        self.bounds = Some((low, high));
+        self
     }
 
     /// Function evaluations so far (a step costs one or more).
@@ -94,10 +106,20 @@ impl Lbfgs {
             1.0
         };
         for _ in 0..MAX_BACKTRACKS {
-            let candidate = &*x + &direction * t;
+            let mut candidate = &*x + &direction * t;
+            if let Some((low, high)) = self.bounds {
+                candidate = candidate.clamp(low, high);
+            }
+            // gᵀ(x_new − x): t·slope without bounds, the projected step's slope with them.
+            let expected = dot(&grad, &(&candidate - &*x));
+            if expected >= 0.0 {
+                // The projection removed all descent along this direction.
+                t *= 0.5;
+                continue;
+            }
             self.evaluations += 1;
             let (new_value, new_grad) = f(&candidate);
-            if new_value.is_finite() && new_value <= value + ARMIJO_C1 * t * slope {
+            if new_value.is_finite() && new_value <= value + ARMIJO_C1 * expected {
                 let s = &candidate - &*x;
                 let y = &new_grad - &grad;
                 let ys = dot(&y, &s);
@@ -226,6 +248,24 @@ mod tests {
         };
         let (x, _) = run(&[0.0; 1000], 10, &mut f);
         assert!(x.iter().all(|v| (v - 0.5).abs() < 1e-6), "{:?}", &x[..3]);
+    }
+
+    #[test]
+    fn bounds_hold_the_iterates_in_the_box() {
+        // f = Σ (x − 2)² has its minimum at 2, outside [0, 1]: the constrained minimiser is 1.
+        let mut f = |x: &Tensor| {
+            let d = x - 2.0;
+            (dot(&d, &d), d * 2.0)
+        };
+        let mut x = Tensor::from_slice(&[0.2f64, 0.5, 0.9]);
+        let mut opt = Lbfgs::new(5).with_bounds(0.0, 1.0);
+        for _ in 0..20 {
+            opt.step(&mut x, &mut f);
+            let v: Vec<f64> = (&x).try_into().unwrap();
+            assert!(v.iter().all(|&e| (0.0..=1.0).contains(&e)), "{v:?}");
+        }
+        let v: Vec<f64> = (&x).try_into().unwrap();
+        assert!(v.iter().all(|&e| (e - 1.0).abs() < 1e-9), "{v:?}");
     }
 
     #[test]

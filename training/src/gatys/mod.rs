@@ -323,7 +323,9 @@ pub fn stylize(
             (done + per_scale).min(config.iterations)
         };
         let mut optimizer = match config.optimizer {
-            Optimizer::Lbfgs { history } => Step::Lbfgs(lbfgs::Lbfgs::new(history)),
+            Optimizer::Lbfgs { history } => {
+                Step::Lbfgs(lbfgs::Lbfgs::new(history).with_bounds(0.0, 1.0))
+            }
             Optimizer::Adam { lr } => Step::Adam(adam::Adam::new(lr, &current)),
         };
         let last_losses = std::cell::Cell::new(Losses::default());
