@@ -96,6 +96,9 @@ struct GatysArgs {
     /// Stop after this many seconds and keep the best image so far.
     #[arg(long)]
     time_budget: Option<f64>,
+    /// Stop early when the loss improves by less than this fraction over 10 iterations (0 = never).
+    #[arg(long)]
+    stall_tolerance: Option<f64>,
     /// Optimiser.
     #[arg(long, value_enum)]
     optimizer: Option<OptimizerArg>,
@@ -247,6 +250,9 @@ fn gatys_config(args: &GatysArgs) -> GatysConfig {
         config.iterations = iterations;
     }
     config.time_budget = args.time_budget.map(Duration::from_secs_f64);
+    if let Some(tolerance) = args.stall_tolerance {
+        config.stall_tolerance = (tolerance > 0.0).then_some(tolerance);
+    }
     match args.optimizer {
         Some(OptimizerArg::Adam) => config.optimizer = Optimizer::Adam { lr: args.lr },
         Some(OptimizerArg::Lbfgs) => {

@@ -85,23 +85,44 @@ impl Lbfgs {
         if !value.is_finite() {
             return StepOutcome::NonFinite;
         }
-        let mut direction = self.direction(&grad);
-        let mut slope = dot(&grad, &direction);
-        if slope >= 0.0 {
+        // Try the quasi-Newton direction; if the line search finds no decrease along it (stale
+        // curvature, or a move the bounds clip away), forget the memory and try steepest descent.
+        let with_memory = !self.pairs.is_empty();
+        if let Some(outcome) = self.line_search(x, f, value, &grad) {
+            return outcome;
+        }
+        if with_memory {
+            self.pairs.clear();
+            if let Some(outcome) = self.line_search(x, f, value, &grad) {
+                return outcome;
+            }
+        }
+        self.current = Some((value, grad));
+        StepOutcome::Converged { value }
+    }
+
+    /// A backtracking line search from `x` along the current direction; `None` when no step decreases f.
+    fn line_search(
+        &mut self,
+        x: &mut Tensor,
+        f: &mut impl FnMut(&Tensor) -> Evaluation,
+        value: f64,
+        grad: &Tensor,
+    ) -> Option<StepOutcome> {
+        let mut direction = self.direction(grad);
+        if dot(grad, &direction) >= 0.0 {
             // Not a descent direction (stale curvature): restart from steepest descent.
             self.pairs.clear();
-            direction = -&grad;
-            slope = dot(&grad, &direction);
+            direction = -grad;
         }
-        if slope == 0.0 {
-            self.current = Some((value, grad));
-            return StepOutcome::Converged { value };
+        if dot(grad, &direction) == 0.0 {
+            return None;
         }
         // Without curvature pairs, take a steepest-descent step of unit Euclidean length. (PyTorch's
         // 1/‖g‖₁ is far smaller on images with 10⁵ pixels: the resulting s and y drown in f32 gradient
         // noise, yᵀs comes out negative and no curvature pair is ever kept.)
         let mut t = if self.pairs.is_empty() {
-            (1.0 / dot(&grad, &grad).sqrt()).min(1.0)
+            (1.0 / dot(grad, grad).sqrt()).min(1.0)
         } else {
             1.0
         };
@@ -111,7 +132,7 @@ impl Lbfgs {
                 candidate = candidate.clamp(low, high);
             }
             // gᵀ(x_new − x): t·slope without bounds, the projected step's slope with them.
-            let expected = dot(&grad, &(&candidate - &*x));
+            let expected = dot(grad, &(&candidate - &*x));
             if expected >= 0.0 {
                 // The projection removed all descent along this direction.
                 t *= 0.5;
@@ -121,7 +142,7 @@ impl Lbfgs {
             let (new_value, new_grad) = f(&candidate);
             if new_value.is_finite() && new_value <= value + ARMIJO_C1 * expected {
                 let s = &candidate - &*x;
-                let y = &new_grad - &grad;
+                let y = &new_grad - grad;
                 let ys = dot(&y, &s);
                 // Keep the pair only with positive curvature, tested relative to the vectors' sizes so
                 // the test does not depend on the loss scale (an absolute threshold would drop every
@@ -132,23 +153,13 @@ impl Lbfgs {
                     }
                     self.pairs.push_back((s, y, 1.0 / ys));
                 }
-                tracing::debug!(
-                    value,
-                    new_value,
-                    t,
-                    slope,
-                    ys,
-                    pairs = self.pairs.len(),
-                    "L-BFGS step accepted"
-                );
                 *x = candidate;
                 self.current = Some((new_value, new_grad));
-                return StepOutcome::Moved { value: new_value };
+                return Some(StepOutcome::Moved { value: new_value });
             }
             t *= 0.5;
         }
-        self.current = Some((value, grad));
-        StepOutcome::Converged { value }
+        None
     }
 
     /// −H·g by the two-loop recursion, with H₀ = γI, γ = sᵀy / yᵀy of the newest pair.

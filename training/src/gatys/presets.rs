@@ -9,26 +9,32 @@ fn paper_layers() -> (WeightedLayers, WeightedLayers) {
     (vec![("relu4_2".to_owned(), 1.0)], style.to_vec())
 }
 
-/// The presets' one-line descriptions, index 0 = preset 1.
+/// The presets' one-line descriptions, index 0 = preset 1. Each preset is a variant of the speed study
+/// (docs/gatys-study.md, 256 px, 2-core CPU); times and losses are that study's means.
 pub const PRESETS: [&str; 5] = [
-    "1: quickest look (L-BFGS, 30 iterations, two scales)",
-    "2: fast (L-BFGS, 60 iterations, two scales)",
-    "3: balanced (L-BFGS, 100 iterations, two scales)",
-    "4: strong (L-BFGS, 200 iterations, two scales)",
-    "5: strongest (L-BFGS, 400 iterations, single scale)",
+    "1: quickest look: L-BFGS 40 iterations over two scales (study: lbfgs-2s-40, 15 s at 256 px)",
+    "2: fast: L-BFGS 80 iterations over two scales (lbfgs-2s-80, 31 s)",
+    "3: balanced: L-BFGS 80 iterations, style layers relu1_1..relu4_1 (lbfgs-to4_1-80, 45 s)",
+    "4: strong: L-BFGS 160 iterations over two scales (lbfgs-2s-160, 59 s)",
+    "5: closest to the prototype's 300 Adam steps: L-BFGS 160 iterations (lbfgs-160, 92 s)",
 ];
 
 /// Preset `n` (1..=5), or `None`.
 pub fn preset(n: u8) -> Option<GatysConfig> {
-    let (iterations, scales) = match n {
-        1 => (30, 2),
-        2 => (60, 2),
-        3 => (100, 2),
-        4 => (200, 2),
-        5 => (400, 1),
+    let (iterations, scales, style_to_4_1) = match n {
+        1 => (40, 2, false),
+        2 => (80, 2, false),
+        3 => (80, 1, true),
+        4 => (160, 2, false),
+        5 => (160, 1, false),
         _ => return None,
     };
-    let (content_layers, style_layers) = paper_layers();
+    let (content_layers, mut style_layers) = paper_layers();
+    if style_to_4_1 {
+        style_layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
+            .map(|l| (l.to_owned(), 0.25))
+            .to_vec();
+    }
     Some(GatysConfig {
         size: 512,
         content_layers,

@@ -61,7 +61,7 @@ pub struct Variant {
     pub config: GatysConfig,
 }
 
-/// The default sweep at `size` px; loss weights and layers are preset 3's unless a variant changes them.
+/// The default sweep at `size` px: Gatys's layers and the presets' loss weights unless a variant changes them.
 pub fn default_variants(size: u32) -> Vec<Variant> {
     let base = GatysConfig {
         size,
