@@ -1,23 +1,18 @@
 //! `stylegram-train gatys` on bad and unusual input: a clear message and exit status 2, never a panic;
 //! grayscale and transparent images are handled.
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 use image::{DynamicImage, GrayImage, Rgba, RgbaImage};
-
-fn style() -> PathBuf {
-    std::env::var_os("STYLEGRAM_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-        .join("test/style/vangog.jpg")
-}
 
 fn gatys(content: &Path, out: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stylegram-train"))
         .args(["gatys", "--device", "cpu", "--content"])
         .arg(content)
         .arg("--style")
-        .arg(style())
+        .arg(common::data("test/style/vangog.jpg"))
         .arg("--out")
         .arg(out)
         .args(extra)

