@@ -6,6 +6,9 @@ use plotters::prelude::*;
 
 use crate::TrainingError;
 
+/// Axis label font and size, shared by every chart.
+const LABEL_STYLE: (&str, u32) = ("sans-serif", 15);
+
 /// The font for labels: `STYLEGRAM_FONT`, else Debian's DejaVu Sans (package fonts-dejavu-core).
 const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
@@ -85,7 +88,7 @@ pub fn pareto_scatter(
         .configure_mesh()
         .x_desc(x_label)
         .y_desc(y_label)
-        .label_style(("sans-serif", 15))
+        .label_style(LABEL_STYLE)
         .draw()
         .map_err(err)?;
     let front = pareto_front(points);
@@ -151,7 +154,7 @@ pub fn log_lines(
         .configure_mesh()
         .x_desc(x_label)
         .y_desc(y_label)
-        .label_style(("sans-serif", 15))
+        .label_style(LABEL_STYLE)
         .draw()
         .map_err(err)?;
     for (i, (name, points)) in series.iter().enumerate() {

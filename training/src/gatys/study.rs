@@ -244,18 +244,22 @@ pub fn summarize(measurements: &[Measurement], variants: &[Variant]) -> Vec<Summ
             }
         })
         .collect();
-    let points: Vec<Point> = summaries
+    for i in plots::pareto_front(&time_style_points(&summaries)) {
+        summaries[i].on_front = true;
+    }
+    summaries
+}
+
+/// Each variant as a (mean time, relative style loss) point: the study's trade-off.
+fn time_style_points(summaries: &[Summary]) -> Vec<Point> {
+    summaries
         .iter()
         .map(|s| Point {
             label: s.variant.clone(),
             x: s.seconds,
             y: s.style_vs_reference,
         })
-        .collect();
-    for i in plots::pareto_front(&points) {
-        summaries[i].on_front = true;
-    }
-    summaries
+        .collect()
 }
 
 /// Writes `gatys-study.md`, `gatys-study.png` (time vs style loss) and `gatys-study-sheet.png`
@@ -272,14 +276,7 @@ pub fn write_report(
         move |source| TrainingError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let points: Vec<Point> = summaries
-        .iter()
-        .map(|s| Point {
-            label: s.variant.clone(),
-            x: s.seconds,
-            y: s.style_vs_reference,
-        })
-        .collect();
+    let points = time_style_points(summaries);
     plots::pareto_scatter(
         &dir.join("gatys-study.png"),
         "Gatys: time vs style loss (relative to adam-300)",
