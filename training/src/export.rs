@@ -12,7 +12,7 @@ use tch::Tensor;
 
 use crate::TrainingError;
 use crate::adain::EPS;
-use crate::decoder::{LAYERS, Layer};
+use crate::decoder::{INPUT_SCALE, LAYERS, Layer};
 use crate::vgg::{CAFFE_MEAN_BGR, Preprocessing, TORCHVISION_MEAN_RGB, TORCHVISION_STD_RGB, Vgg};
 
 /// The encoder's last layer in the AdaIN architecture.
@@ -131,7 +131,7 @@ pub fn encoder_graph(vgg: &Vgg) -> Result<Model, TrainingError> {
 }
 
 /// The decoder graph: AdaIN with given style statistics, alpha blend, then the decoder's layers.
-/// `weights` are the decoder's variables (`conv{i}.weight` / `conv{i}.bias`).
+/// `weights` are the decoder's variables (`conv{i}.weight` / `conv{i}.bias` and `input_scale`).
 pub fn decoder_graph(
     weights: &std::collections::HashMap<String, Tensor>,
 ) -> Result<Model, TrainingError> {
@@ -152,7 +152,12 @@ pub fn decoder_graph(
     let target = g.op("Add").inputs([&scaled, &style_mean]).build();
     let difference = g.op("Sub").inputs([&target, &features]).build();
     let weighted = g.op("Mul").inputs([&difference, &alpha]).build();
-    let mut x = g.op("Add").inputs([&features, &weighted]).build();
+    let blended = g.op("Add").inputs([&features, &weighted]).build();
+    let scale = weights
+        .get(INPUT_SCALE)
+        .ok_or_else(|| missing(INPUT_SCALE.to_owned()))?;
+    let scale = g.initializer(INPUT_SCALE, &[1], &values(scale))?;
+    let mut x = g.op("Mul").inputs([&blended, &scale]).build();
 
     let reflect = g.initializer_i64("reflect_pads", &[8], &[0, 0, 1, 1, 0, 0, 1, 1])?;
     let up_scales = g.initializer("upsample_scales", &[4], &[1.0, 1.0, 2.0, 2.0])?;

@@ -2,6 +2,7 @@
 //! optimiser (quality mode), and the AdaIN operation (fast-mode training and export are to come).
 
 pub mod adain;
+pub mod adam;
 pub mod cli;
 pub mod decoder;
 pub mod doctor;
@@ -12,6 +13,7 @@ pub mod import;
 pub mod paths;
 pub mod plots;
 pub mod tensors;
+pub mod train;
 pub mod vgg;
 
 pub use error::TrainingError;

@@ -36,7 +36,7 @@ fn onnx_runtime_matches_tch_on_the_exported_graphs() {
     let vgg = vgg();
     tch::manual_seed(0);
     let vs = nn::VarStore::new(tch::Device::Cpu);
-    let decoder = Decoder::new(&vs.root());
+    let decoder = Decoder::new(&vs.root(), 0.01);
     let weights: HashMap<String, Tensor> = vs.variables();
     // Scale the random last layer so outputs are on an image's [0, 1] scale, as a trained decoder's
     // are; the absolute tolerance below then means what it says.

@@ -9,7 +9,6 @@
 //! ```
 //!
 //! where F_l are VGG ReLU activations and G the Gram matrix ([`loss::gram`]). See `docs/gatys.md`.
-pub mod adam;
 pub mod color;
 pub mod lbfgs;
 pub mod loss;
@@ -23,6 +22,7 @@ use image::RgbImage;
 use tch::{Device, Kind, Tensor};
 
 use crate::TrainingError;
+use crate::adam;
 use crate::tensors;
 use crate::vgg::Vgg;
 

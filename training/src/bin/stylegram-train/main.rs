@@ -13,6 +13,8 @@ use stylegram_training::gatys::{self, GatysConfig, Init, Optimizer, Style};
 use stylegram_training::vgg::Vgg;
 use stylegram_training::{doctor, import, paths};
 
+mod train;
+
 /// Stylegram's libtorch tools: import pretrained VGG weights, check the machine, run Gatys.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
@@ -47,6 +49,10 @@ enum Command {
     ///
     /// Every result is scored with the same evaluation loss; writes OUT_DIR/gatys-study.md, a
     /// time-vs-style-loss plot with the Pareto front, and a contact sheet.
+    /// Train the fast-mode AdaIN decoder (VGG16 encoder up to relu4_1 frozen).
+    ///
+    /// Writes RUN_DIR/checkpoint/ (resumable), metrics.jsonl, loss.png and samples.jpg.
+    Train(Box<train::TrainArgs>),
     GatysStudy {
         /// Folder with content/ and style/ subfolders.
         #[arg(
@@ -180,6 +186,7 @@ fn main() -> ExitCode {
         ),
         Command::Doctor => Ok(doctor_report()),
         Command::Gatys(args) => run_gatys(*args),
+        Command::Train(args) => train::run(*args),
         Command::GatysStudy {
             data,
             pairs,
@@ -305,26 +312,7 @@ fn run_gatys(args: GatysArgs) -> anyhow::Result<ExitCode> {
             })
         })
         .collect::<Result<Vec<_>, UsageError>>()?;
-    let device =
-        match args.device.as_str() {
-            "auto" => gatys::default_device(),
-            "cpu" => tch::Device::Cpu,
-            "cuda" if tch::Cuda::is_available() => {
-                tch::Cuda::cudnn_set_benchmark(true);
-                tch::Device::Cuda(0)
-            }
-            "cuda" => return Err(UsageError(
-                "--device cuda, but libtorch sees no CUDA device (see `stylegram-train doctor`)"
-                    .into(),
-            )
-            .into()),
-            other => {
-                return Err(UsageError(format!(
-                    "unknown --device '{other}': expected auto, cpu or cuda"
-                ))
-                .into());
-            }
-        };
+    let device = parse_device(&args.device)?;
     let vgg_path = args.vgg.clone().unwrap_or_else(paths::vgg_weights);
     let vgg = Vgg::load(&vgg_path, device)
         .with_context(|| format!("loading VGG weights {}", vgg_path.display()))?;
@@ -470,4 +458,28 @@ fn gatys_study(
     }
     println!("wrote {}", out_dir.join("gatys-study.md").display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `auto`, `cpu` or `cuda` to a libtorch device; cuDNN autotuning is switched on for CUDA.
+fn parse_device(name: &str) -> Result<tch::Device, UsageError> {
+    let device = match name {
+        "auto" => gatys::default_device(),
+        "cpu" => tch::Device::Cpu,
+        "cuda" if tch::Cuda::is_available() => tch::Device::Cuda(0),
+        "cuda" => {
+            return Err(UsageError(
+                "--device cuda, but libtorch sees no CUDA device (see `stylegram-train doctor`)"
+                    .into(),
+            ));
+        }
+        other => {
+            return Err(UsageError(format!(
+                "unknown --device '{other}': expected auto, cpu or cuda"
+            )));
+        }
+    };
+    if device.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
+    Ok(device)
 }

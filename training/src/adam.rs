@@ -27,6 +27,23 @@ impl Adam {
         }
     }
 
+    /// Changes the learning rate for the following steps (for a decay schedule).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    /// The moment estimates `(m, v)` and the step count, for checkpoints.
+    pub fn state(&self) -> (&Tensor, &Tensor, i32) {
+        (&self.m, &self.v, self.t)
+    }
+
+    /// Restores moments and step count saved by [`Adam::state`].
+    pub fn restore(&mut self, m: Tensor, v: Tensor, t: i32) {
+        self.m = m;
+        self.v = v;
+        self.t = t;
+    }
+
     /// Applies one update to `x` (in place, outside autograd) from its gradient `grad`.
     pub fn step(&mut self, x: &mut Tensor, grad: &Tensor) {
         self.t += 1;
