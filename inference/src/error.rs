@@ -67,6 +67,14 @@ pub enum InferenceError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// A model bundle is malformed, incomplete or altered.
+    #[error("model bundle {dir}: {message}")]
+    BadBundle {
+        /// The bundle folder.
+        dir: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The image could not be encoded.
     #[error("cannot encode the image: {0}")]
     Encode(String),

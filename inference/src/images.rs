@@ -148,6 +148,34 @@ pub fn contact_sheet(rows: &[Vec<RgbImage>], cell: u32) -> RgbImage {
     sheet
 }
 
+/// Pads by reflection (mirror without repeating the edge) on the right and bottom so that both sides
+/// are multiples of `multiple`; crop the result back with [`crop_to`]. Sides must exceed the padding.
+pub fn pad_reflect_to_multiple(image: &RgbImage, multiple: u32) -> RgbImage {
+    let (w, h) = image.dimensions();
+    let (pw, ph) = (
+        w.div_ceil(multiple) * multiple,
+        h.div_ceil(multiple) * multiple,
+    );
+    if (pw, ph) == (w, h) {
+        return image.clone();
+    }
+    let reflect = |i: u32, n: u32| {
+        if i < n {
+            i
+        } else {
+            (2 * (n - 1)).saturating_sub(i)
+        }
+    };
+    RgbImage::from_fn(pw, ph, |x, y| {
+        *image.get_pixel(reflect(x, w), reflect(y, h))
+    })
+}
+
+/// The top-left `width`×`height` of `image`.
+pub fn crop_to(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+    image::imageops::crop_imm(image, 0, 0, width, height).to_image()
+}
+
 /// Resizes to exactly `width`×`height` (Lanczos).
 pub fn resize_exact(image: &RgbImage, width: u32, height: u32) -> RgbImage {
     image::imageops::resize(image, width, height, FilterType::Lanczos3)

@@ -1,6 +1,8 @@
 //! Fast-mode serving on ONNX Runtime, and [`images`]: the one place where photos are decoded,
 //! oriented, limited, resized and encoded, used by every entry point (CLI, bot, trainer).
 
+pub mod adain;
+pub mod bundle;
 mod error;
 pub mod images;
 pub mod runtime;

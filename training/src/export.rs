@@ -7,6 +7,9 @@
 //! - `decoder.onnx`: `features`, `style_mean`, `style_std` and `alpha` (`[1]`) → `image`
 //!   `[N, 3, 8h, 8w]`: AdaIN with the given style statistics, blended with the content features by
 //!   alpha, then the decoder. Mixing styles = passing weighted sums of their statistics.
+use std::collections::BTreeMap;
+
+use stylegram_inference::bundle::{self, GraphSpec, Manifest, TensorSpec};
 use stylegram_onnx::{Dim, GraphBuilder, Model, OnnxError};
 use tch::Tensor;
 
@@ -210,4 +213,155 @@ pub fn decoder_graph(
     g.output(&x, "image", &image_dims("N", 3, "H", "W"));
     g.metadata("stylegram.graph", "decoder");
     Ok(g.finish())
+}
+
+/// What `write_bundle` records about the model besides its weights.
+pub struct BundleInfo {
+    /// Model name.
+    pub name: String,
+    /// Model version.
+    pub version: String,
+    /// The checkpoint's training state (iteration, recipe, loss scales).
+    pub state: crate::train::checkpoint::State,
+    /// Free text about the training data (sources, counts).
+    pub data: String,
+    /// Where it was trained (e.g. "1× NVIDIA H100 80GB").
+    pub hardware: String,
+    /// Measured numbers to record (e.g. final training losses).
+    pub metrics: serde_json::Value,
+}
+
+fn spec(name: &str, shape: &[&str], description: &str) -> TensorSpec {
+    TensorSpec {
+        name: name.to_owned(),
+        shape: shape.iter().map(|s| (*s).to_owned()).collect(),
+        dtype: "float32".to_owned(),
+        description: description.to_owned(),
+    }
+}
+
+/// Writes a model bundle to `dir`: `encoder.onnx`, `decoder.onnx` and `manifest.json` with the
+/// contract and a SHA-256 for each graph (format in `docs/model-format.md`).
+pub fn write_bundle(
+    dir: &std::path::Path,
+    vgg: &Vgg,
+    decoder: &std::collections::HashMap<String, Tensor>,
+    info: BundleInfo,
+) -> Result<Manifest, TrainingError> {
+    std::fs::create_dir_all(dir).map_err(|source| TrainingError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut files = BTreeMap::new();
+    for (file, model) in [
+        ("encoder.onnx", encoder_graph(vgg)?),
+        ("decoder.onnx", decoder_graph(decoder)?),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, model.to_bytes()).map_err(|source| TrainingError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        files.insert(file.to_owned(), bundle::digest(&path)?);
+    }
+    let stats = ["N", "512", "1", "1"];
+    let graphs = BTreeMap::from([
+        (
+            "encoder".to_owned(),
+            GraphSpec {
+                file: "encoder.onnx".to_owned(),
+                inputs: vec![spec(
+                    "image",
+                    &["N", "3", "H", "W"],
+                    "RGB in [0, 1]; H and W multiples of 8 (pad by reflection, crop back after)",
+                )],
+                outputs: vec![
+                    spec(
+                        "features",
+                        &["N", "512", "H/8", "W/8"],
+                        "VGG16 relu4_1 activations",
+                    ),
+                    spec("mean", &stats, "per-channel mean of features"),
+                    spec(
+                        "std",
+                        &stats,
+                        "per-channel standard deviation of features, sqrt(var + 1e-5)",
+                    ),
+                ],
+            },
+        ),
+        (
+            "decoder".to_owned(),
+            GraphSpec {
+                file: "decoder.onnx".to_owned(),
+                inputs: vec![
+                    spec(
+                        "features",
+                        &["N", "512", "h", "w"],
+                        "content features from the encoder",
+                    ),
+                    spec(
+                        "style_mean",
+                        &["S", "512", "1", "1"],
+                        "style statistics (S = 1 or N); a weighted sum of several styles' means mixes them",
+                    ),
+                    spec(
+                        "style_std",
+                        &["S", "512", "1", "1"],
+                        "style standard deviations, mixed the same way",
+                    ),
+                    spec(
+                        "alpha",
+                        &["1"],
+                        "strength in [0, 1]: 0 reconstructs the content, 1 is full AdaIN",
+                    ),
+                ],
+                outputs: vec![spec(
+                    "image",
+                    &["N", "3", "8h", "8w"],
+                    "RGB, nominally [0, 1]: clamp before encoding",
+                )],
+            },
+        ),
+    ]);
+    let manifest = Manifest {
+        format: bundle::FORMAT.to_owned(),
+        name: info.name,
+        version: info.version,
+        architecture: serde_json::json!({
+            "family": "AdaIN (Huang & Belongie 2017)",
+            "encoder": format!("{} up to {ENCODER_LAYER}, frozen, zero padding", vgg_name(vgg)),
+            "decoder": "encoder mirrored: 8 conv3x3 with reflection padding and ReLU, nearest x2 upsampling, no normalisation",
+            "adain_eps": EPS,
+            "decoder_parameters": decoder.values().filter(|t| t.requires_grad()).map(Tensor::numel).sum::<usize>(),
+            "opset": 17,
+        }),
+        preprocessing: serde_json::json!({
+            "input": "RGB float32 in [0, 1], NCHW",
+            "size_multiple": 8,
+            "padding": "reflect to a multiple of 8, crop the output back",
+            "encoder_applies": vgg.preprocessing().as_str(),
+            "output": "clamp to [0, 1]",
+        }),
+        graphs,
+        training: serde_json::json!({
+            "data": info.data,
+            "hardware": info.hardware,
+            "iterations": info.state.iteration,
+            "training_seconds": info.state.elapsed_s,
+            "layer_scales": info.state.layer_scales,
+            "recipe": info.state.recipe,
+        }),
+        metrics: info.metrics,
+        files,
+    };
+    manifest.write(dir)?;
+    Ok(manifest)
+}
+
+fn vgg_name(vgg: &Vgg) -> &'static str {
+    match vgg.relu_names().len() {
+        16 => "VGG19",
+        _ => "VGG16",
+    }
 }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod decoder;
 pub mod doctor;
 mod error;
+pub mod eval;
 pub mod export;
 pub mod gatys;
 pub mod import;

@@ -480,7 +480,7 @@ fn resize(x: &Tensor, h: i64, w: i64) -> Tensor {
 }
 
 /// Resizes so the long side is exactly `long_side` (styles are matched to the content's scale).
-fn fit_long_side(image: &RgbImage, long_side: u32) -> RgbImage {
+pub fn fit_long_side(image: &RgbImage, long_side: u32) -> RgbImage {
     let (w, h) = image.dimensions();
     if w.max(h) == long_side {
         return image.clone();

@@ -24,7 +24,7 @@ use crate::decoder::{Decoder, LAYERS, Layer};
 use crate::vgg::Vgg;
 use data::{Batch, ImageFolder, Loader, Sampling};
 use loss::{LayerScales, StyleTargets};
-pub use report::{Metrics, sample_sheet};
+pub use report::{Metrics, Record, sample_sheet};
 
 /// Number precision of the forward and backward passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,6 +79,12 @@ pub struct RunPaths {
 }
 
 impl RunPaths {
+    /// The layout under `dir`.
+    pub fn new(dir: &Path) -> Self {
+        RunPaths {
+            dir: dir.to_owned(),
+        }
+    }
     /// The latest checkpoint folder.
     pub fn checkpoint(&self) -> PathBuf {
         self.dir.join("checkpoint")

@@ -70,6 +70,19 @@ impl Metrics {
         })
     }
 
+    /// The records of `path` up to `iteration`, without opening it for writing.
+    pub fn open_read_only(path: &Path, iteration: u64) -> Result<Vec<Record>, TrainingError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TrainingError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Record>(l).ok())
+            .filter(|r| r.iteration <= iteration)
+            .collect())
+    }
+
     /// Appends one record (flushed at once, so the file can be followed while training runs).
     pub fn record(&mut self, record: &Record) -> Result<(), TrainingError> {
         writeln!(

@@ -13,6 +13,8 @@ use stylegram_training::gatys::{self, GatysConfig, Init, Optimizer, Style};
 use stylegram_training::vgg::Vgg;
 use stylegram_training::{doctor, import, paths};
 
+mod eval;
+mod export;
 mod train;
 
 /// Stylegram's libtorch tools: import pretrained VGG weights, check the machine, run Gatys.
@@ -53,6 +55,10 @@ enum Command {
     ///
     /// Writes RUN_DIR/checkpoint/ (resumable), metrics.jsonl, loss.png and samples.jpg.
     Train(Box<train::TrainArgs>),
+    /// Write a model bundle (encoder.onnx, decoder.onnx, manifest.json) from a training checkpoint.
+    Export(export::ExportArgs),
+    /// Score a model bundle on content × style pairs against Gatys; writes docs/eval.md and sheets.
+    Eval(eval::EvalArgs),
     GatysStudy {
         /// Folder with content/ and style/ subfolders.
         #[arg(
@@ -187,6 +193,8 @@ fn main() -> ExitCode {
         Command::Doctor => Ok(doctor_report()),
         Command::Gatys(args) => run_gatys(*args),
         Command::Train(args) => train::run(*args),
+        Command::Export(args) => export::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::GatysStudy {
             data,
             pairs,

@@ -1,0 +1,144 @@
+//! Fast-mode stylization with a model bundle on ONNX Runtime: the encoder gives a style's
+//! statistics once, and the decoder renders any content with them (AdaIN inside the decoder graph).
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use image::RgbImage;
+use ndarray::{Array1, Array4, ArrayD, Ix4};
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::InferenceError;
+use crate::bundle::Manifest;
+use crate::images;
+use crate::runtime::{self, Provider, SessionOptions};
+
+/// The sizes the graphs need: both sides multiples of this.
+pub const SIZE_MULTIPLE: u32 = 8;
+
+/// A style's AdaIN statistics at the encoder's last layer: per-channel mean and standard deviation,
+/// each `[1, C, 1, 1]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StyleStats {
+    /// Per-channel mean.
+    pub mean: Array4<f32>,
+    /// Per-channel standard deviation (with the model's epsilon inside the root).
+    pub std: Array4<f32>,
+}
+
+impl StyleStats {
+    /// The weighted sum of several styles' statistics (weights normalised to sum to 1): AdaIN with
+    /// these mixes the styles.
+    pub fn mix(styles: &[(&StyleStats, f32)]) -> Option<StyleStats> {
+        let total: f32 = styles.iter().map(|(_, w)| *w).sum();
+        let (first, _) = styles.first()?;
+        if !(total > 0.0 && total.is_finite()) {
+            return None;
+        }
+        let mut mean = Array4::zeros(first.mean.raw_dim());
+        let mut std = Array4::zeros(first.std.raw_dim());
+        for (s, w) in styles {
+            mean.scaled_add(*w / total, &s.mean);
+            std.scaled_add(*w / total, &s.std);
+        }
+        Some(StyleStats { mean, std })
+    }
+}
+
+/// A loaded, verified model bundle with one ONNX Runtime session per graph.
+pub struct AdainModel {
+    dir: PathBuf,
+    manifest: Manifest,
+    encoder: Mutex<Session>,
+    decoder: Mutex<Session>,
+    provider: Provider,
+}
+
+fn to_array4(a: ArrayD<f32>, what: &str) -> Result<Array4<f32>, InferenceError> {
+    a.into_dimensionality::<Ix4>()
+        .map_err(|e| InferenceError::Ort(format!("{what} is not 4-dimensional: {e}")))
+}
+
+impl AdainModel {
+    /// Reads `dir/manifest.json`, checks every file's digest, and opens both graphs.
+    pub fn load(dir: &Path, options: SessionOptions) -> Result<Self, InferenceError> {
+        let manifest = Manifest::read_verified(dir)?;
+        let open = |graph: &str| -> Result<(Session, Provider), InferenceError> {
+            let path = manifest
+                .graph_path(dir, graph)
+                .expect("read_verified checked both graphs");
+            let bytes = std::fs::read(&path).map_err(|source| InferenceError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            runtime::create_session(&bytes, options)
+        };
+        let (encoder, provider) = open("encoder")?;
+        let (decoder, _) = open("decoder")?;
+        Ok(AdainModel {
+            dir: dir.to_owned(),
+            manifest,
+            encoder: Mutex::new(encoder),
+            decoder: Mutex::new(decoder),
+            provider,
+        })
+    }
+
+    /// The bundle's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The bundle folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The execution provider the sessions got.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// Runs the encoder on an image (padded by reflection to a multiple of 8): `(features, mean, std)`.
+    fn encode(
+        &self,
+        image: &RgbImage,
+    ) -> Result<(Array4<f32>, Array4<f32>, Array4<f32>), InferenceError> {
+        let padded = images::pad_reflect_to_multiple(image, SIZE_MULTIPLE);
+        let input = images::to_nchw(&padded);
+        let mut session = self.encoder.lock().expect("encoder lock");
+        let out = session.run(ort::inputs!["image" => TensorRef::from_array_view(&input)?])?;
+        let get = |name: &str| -> Result<Array4<f32>, InferenceError> {
+            to_array4(out[name].try_extract_array::<f32>()?.to_owned(), name)
+        };
+        Ok((get("features")?, get("mean")?, get("std")?))
+    }
+
+    /// The statistics of a style picture (compute once per style and cache them).
+    pub fn style_stats(&self, style: &RgbImage) -> Result<StyleStats, InferenceError> {
+        let (_, mean, std) = self.encode(style)?;
+        Ok(StyleStats { mean, std })
+    }
+
+    /// Repaints `content` with the style statistics; `alpha` in [0, 1] is the strength. The output
+    /// has the content's size (padding to a multiple of 8 is cropped away).
+    pub fn stylize(
+        &self,
+        content: &RgbImage,
+        style: &StyleStats,
+        alpha: f32,
+    ) -> Result<RgbImage, InferenceError> {
+        let (w, h) = content.dimensions();
+        let (features, _, _) = self.encode(content)?;
+        let alpha = Array1::from_vec(vec![alpha.clamp(0.0, 1.0)]);
+        let mut session = self.decoder.lock().expect("decoder lock");
+        let out = session.run(ort::inputs![
+            "features" => TensorRef::from_array_view(&features)?,
+            "style_mean" => TensorRef::from_array_view(&style.mean)?,
+            "style_std" => TensorRef::from_array_view(&style.std)?,
+            "alpha" => TensorRef::from_array_view(&alpha)?,
+        ])?;
+        let image = to_array4(out["image"].try_extract_array::<f32>()?.to_owned(), "image")?;
+        Ok(images::crop_to(&images::from_nchw(&image), w, h))
+    }
+}
