@@ -354,4 +354,18 @@ mod tests {
         assert!((t[(0, 0, 10, 255)] - 1.0).abs() < 1e-6);
         assert_eq!(from_nchw(&t), img);
     }
+
+    #[test]
+    fn reflect_padding_mirrors_without_repeating_the_edge_and_crops_back() {
+        let img = RgbImage::from_fn(10, 9, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        let padded = pad_reflect_to_multiple(&img, 8);
+        assert_eq!(padded.dimensions(), (16, 16));
+        // Column 10 mirrors column 8, column 15 mirrors column 3; row 9 mirrors row 7.
+        assert_eq!(padded.get_pixel(10, 0).0[0], 8);
+        assert_eq!(padded.get_pixel(15, 0).0[0], 3);
+        assert_eq!(padded.get_pixel(0, 9).0[1], 7);
+        assert_eq!(crop_to(&padded, 10, 9), img);
+        let aligned = RgbImage::new(16, 8);
+        assert_eq!(pad_reflect_to_multiple(&aligned, 8).dimensions(), (16, 8));
+    }
 }

@@ -36,6 +36,9 @@ pub enum TrainingError {
     /// A run was configured in a way that cannot work.
     #[error("{0}")]
     InvalidConfig(String),
+    /// The experiment tracker (MLflow) refused or could not be reached.
+    #[error("MLflow: {0}")]
+    Tracking(String),
     /// Image loading failed.
     #[error(transparent)]
     Image(#[from] stylegram_inference::InferenceError),

@@ -127,6 +127,7 @@ mod tests {
         let (mx, my) = (100.0 / 255.0, 150.0 / 255.0);
         let c1 = 0.0001;
         let expected = (2.0 * mx * my + c1) / (mx * mx + my * my + c1);
-        assert!((ssim(&a, &b) - expected).abs() < 1e-9);
+        // f32 pixels in [0, 1] limit the agreement to about 1e-7.
+        assert!((ssim(&a, &b) - expected).abs() < 1e-6);
     }
 }

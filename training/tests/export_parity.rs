@@ -1,16 +1,22 @@
-//! The exported encoder and decoder graphs, run by ONNX Runtime, compute what tch computes with the
-//! same weights: on real photos, at sizes that are and are not multiples of 8. The decoder weights are
-//! a seeded random initialisation (a trained checkpoint is just other numbers through the same code).
+//! An exported bundle's encoder and decoder graphs, run by ONNX Runtime, compute what tch computes with
+//! the same weights: on real photos, at sizes that are and are not multiples of 8; and the serving
+//! pipeline (`AdainModel`) returns the photo's own size. The decoder weights are a seeded random
+//! initialisation (a trained checkpoint is just other numbers through the same code).
 mod common;
 
 use common::{data, vgg};
 use std::collections::HashMap;
+use std::path::Path;
 
 use ndarray::{Array1, Array4, ArrayD};
 use ort::value::TensorRef;
+use stylegram_inference::adain::AdainModel;
+use stylegram_inference::bundle::Manifest;
 use stylegram_inference::images::{self, ImageLimits};
 use stylegram_inference::runtime::{self, Device, SessionOptions};
 use stylegram_training::decoder::Decoder;
+use stylegram_training::train::checkpoint::State;
+use stylegram_training::vgg::Vgg;
 use stylegram_training::{adain, export, tensors};
 use tch::Tensor;
 use tch::nn::{self, Module};
@@ -31,31 +37,62 @@ fn max_abs_diff(a: &ArrayD<f32>, b: &Array4<f32>) -> (f32, f32) {
     (diff, scale)
 }
 
-#[test]
-fn onnx_runtime_matches_tch_on_the_exported_graphs() {
-    let vgg = vgg();
+/// A seeded random decoder whose outputs are on an image's [0, 1] scale, as a trained decoder's are
+/// (so the absolute tolerances below mean what they say).
+fn decoder() -> (nn::VarStore, Decoder) {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(tch::Device::Cpu);
     let decoder = Decoder::new(&vs.root(), 0.01);
-    let weights: HashMap<String, Tensor> = vs.variables();
-    // Scale the random last layer so outputs are on an image's [0, 1] scale, as a trained decoder's
-    // are; the absolute tolerance below then means what it says.
+    let weights = vs.variables();
     tch::no_grad(|| {
         let _ = weights["conv8.weight"].shallow_clone().g_mul_scalar_(1e-3);
         let _ = weights["conv8.bias"].shallow_clone().g_mul_scalar_(1e-3);
+        let _ = weights["conv8.bias"].shallow_clone().g_add_scalar_(0.5);
     });
+    (vs, decoder)
+}
+
+/// Writes a bundle of `vgg` and `weights` to `dir` and reads it back, verified.
+fn write_bundle(dir: &Path, vgg: &Vgg, weights: &HashMap<String, Tensor>) -> Manifest {
+    export::write_bundle(
+        dir,
+        vgg,
+        weights,
+        export::BundleInfo {
+            name: "parity".into(),
+            version: "0.0.1".into(),
+            state: State {
+                iteration: 0,
+                layer_scales: [1.0; 4],
+                recipe: serde_json::json!({}),
+                elapsed_s: 0.0,
+            },
+            data: "none".into(),
+            hardware: "test".into(),
+            metrics: serde_json::json!({}),
+        },
+    )
+    .unwrap();
+    Manifest::read_verified(dir).unwrap()
+}
+
+#[test]
+fn onnx_runtime_matches_tch_on_the_exported_graphs() {
+    let vgg = vgg();
+    let (vs, decoder) = decoder();
+    let weights: HashMap<String, Tensor> = vs.variables();
 
     let options = SessionOptions {
         device: Device::Cpu,
         intra_threads: 0,
     };
-    let (mut encoder, _) =
-        runtime::create_session(&export::encoder_graph(&vgg).unwrap().to_bytes(), options).unwrap();
-    let (mut decoder_session, _) = runtime::create_session(
-        &export::decoder_graph(&weights).unwrap().to_bytes(),
-        options,
-    )
-    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = write_bundle(dir.path(), &vgg, &weights);
+    let open = |graph: &str| {
+        let bytes = std::fs::read(bundle.graph_path(dir.path(), graph).unwrap()).unwrap();
+        runtime::create_session(&bytes, options).unwrap().0
+    };
+    let (mut encoder, mut decoder_session) = (open("encoder"), open("decoder"));
 
     let limits = ImageLimits::default();
     let photo = images::load(data("test/content/koala.jpg"), &limits).unwrap();
@@ -132,4 +169,54 @@ fn onnx_runtime_matches_tch_on_the_exported_graphs() {
         );
         eprintln!("{w}×{h}: max |ORT − tch| = {d:.2e} (max |value| {s:.2})");
     }
+}
+
+#[test]
+fn the_serving_pipeline_keeps_the_photo_size_and_matches_tch() {
+    let vgg = vgg();
+    let (vs, decoder) = decoder();
+    let dir = tempfile::tempdir().unwrap();
+    write_bundle(dir.path(), &vgg, &vs.variables());
+    let model = AdainModel::load(
+        dir.path(),
+        SessionOptions {
+            device: Device::Cpu,
+            intra_threads: 0,
+        },
+    )
+    .unwrap();
+    let limits = ImageLimits::default();
+    let photo = images::resize_exact(
+        &images::load(data("test/content/dancing.jpg"), &limits).unwrap(),
+        101,
+        75,
+    );
+    let style = images::resize_exact(
+        &images::load(data("test/style/picasso.jpg"), &limits).unwrap(),
+        96,
+        96,
+    );
+    let stats = model.style_stats(&style).unwrap();
+    let out = model.stylize(&photo, &stats, 1.0).unwrap();
+    assert_eq!(
+        out.dimensions(),
+        (101, 75),
+        "padding to 104×80 is cropped away"
+    );
+
+    // tch on the same reflect-padded photo, cropped back.
+    let padded = tensors::from_image(
+        &images::pad_reflect_to_multiple(&photo, 8),
+        tch::Device::Cpu,
+    );
+    let style_t = tensors::from_image(&style, tch::Device::Cpu);
+    let reference = stylegram_training::train::stylize(&vgg, &decoder, &padded, &style_t).unwrap();
+    let reference = images::crop_to(&tensors::to_image(&reference), 101, 75);
+    let worst = out
+        .pixels()
+        .zip(reference.pixels())
+        .flat_map(|(a, b)| (0..3).map(move |c| (i16::from(a.0[c]) - i16::from(b.0[c])).abs()))
+        .max()
+        .unwrap();
+    assert!(worst <= 1, "8-bit outputs differ by {worst} levels");
 }

@@ -8,6 +8,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod loss;
+pub mod mlflow;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -173,6 +174,7 @@ pub struct Trainer {
     iteration: u64,
     elapsed_before: f64,
     paths: RunPaths,
+    tracker: Option<mlflow::MlflowRun>,
 }
 
 fn images_to_tensor(bytes: &[u8], sampling: &Sampling, device: Device, kind: Kind) -> Tensor {
@@ -267,7 +269,13 @@ impl Trainer {
             paths: RunPaths {
                 dir: run_dir.to_owned(),
             },
+            tracker: None,
         })
+    }
+
+    /// Also reports metrics and pictures to an MLflow run.
+    pub fn track_with(&mut self, run: mlflow::MlflowRun) {
+        self.tracker = Some(run);
     }
 
     /// The loss's per-layer normalisation in use.
@@ -328,8 +336,24 @@ impl Trainer {
     }
 
     /// Trains until the iteration count or the time limit is reached, writing metrics, checkpoints,
-    /// the loss plot and sample grids; `progress` is called at every logged iteration.
+    /// the loss plot and sample grids (and sending them to MLflow when tracking); `progress` is
+    /// called at every logged iteration.
     pub fn run(
+        &mut self,
+        content: &ImageFolder,
+        style: &ImageFolder,
+        progress: impl FnMut(&Progress),
+    ) -> Result<Summary, TrainingError> {
+        let result = self.train(content, style, progress);
+        if let Some(tracker) = &mut self.tracker
+            && let Err(e) = tracker.finish(result.is_ok())
+        {
+            tracing::warn!("{e}");
+        }
+        result
+    }
+
+    fn train(
         &mut self,
         content: &ImageFolder,
         style: &ImageFolder,
@@ -379,7 +403,7 @@ impl Trainer {
                     style: style_loss,
                     iterations_per_s: (self.iteration - first) as f64 / seconds.max(1e-9),
                 };
-                metrics.record(&report::Record {
+                let record = report::Record {
                     iteration: self.iteration,
                     content: content_loss,
                     style: style_loss,
@@ -388,7 +412,23 @@ impl Trainer {
                     elapsed_s: self.elapsed_before + seconds,
                     iterations_per_s: last.iterations_per_s,
                     tflops: last.iterations_per_s * flops / 1e12,
-                })?;
+                };
+                metrics.record(&record)?;
+                if let Some(tracker) = &mut self.tracker
+                    && let Err(e) = tracker.log_metrics(
+                        record.iteration,
+                        &[
+                            ("loss", record.total),
+                            ("content_loss", record.content),
+                            ("style_loss", record.style),
+                            ("lr", record.lr),
+                            ("iterations_per_s", record.iterations_per_s),
+                            ("tflops", record.tflops),
+                        ],
+                    )
+                {
+                    tracing::warn!("{e}");
+                }
                 progress(&last);
             }
             if self.iteration % self.config.checkpoint_every == 0 || done {
@@ -408,7 +448,7 @@ impl Trainer {
     }
 
     fn save(
-        &self,
+        &mut self,
         seconds: f64,
         metrics: &Metrics,
         samples: &report::SampleSet,
@@ -439,6 +479,20 @@ impl Trainer {
         sheet
             .save(self.paths.samples())
             .map_err(|e| TrainingError::InvalidConfig(format!("writing samples: {e}")))?;
+        if let Some(tracker) = &mut self.tracker {
+            let uploaded = tracker.flush().and_then(|_| {
+                let plot = tracker.log_artifact(&self.paths.loss_plot(), "loss.png")?;
+                let samples = tracker.log_artifact(&self.paths.samples(), "samples.jpg")?;
+                Ok(plot && samples)
+            });
+            match uploaded {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!("the MLflow server does not proxy artifacts; not uploaded")
+                }
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
         Ok(())
     }
 }

@@ -14,20 +14,27 @@ pub fn data(path: &str) -> PathBuf {
         .join(path)
 }
 
-/// The VGG16 on CPU: the weights `make test` imported, or a fresh import into a temporary folder.
-pub fn vgg() -> Vgg {
+/// The VGG16 weights file: the one `make test` imported, or a fresh import into a temporary folder.
+pub fn vgg_path() -> PathBuf {
     static WEIGHTS: OnceLock<PathBuf> = OnceLock::new();
-    let path = WEIGHTS.get_or_init(|| {
-        let installed = paths::vgg_weights();
-        if installed.is_file() {
-            return installed;
-        }
-        let out = tempfile::tempdir()
-            .unwrap()
-            .keep()
-            .join("vgg16.safetensors");
-        import::import_vgg(&paths::vgg_onnx(), &out).expect("import VGG (run `make bootstrap`)");
-        out
-    });
-    Vgg::load(path, tch::Device::Cpu).unwrap()
+    WEIGHTS
+        .get_or_init(|| {
+            let installed = paths::vgg_weights();
+            if installed.is_file() {
+                return installed;
+            }
+            let out = tempfile::tempdir()
+                .unwrap()
+                .keep()
+                .join("vgg16.safetensors");
+            import::import_vgg(&paths::vgg_onnx(), &out)
+                .expect("import VGG (run `make bootstrap`)");
+            out
+        })
+        .clone()
+}
+
+/// The VGG16 on CPU.
+pub fn vgg() -> Vgg {
+    Vgg::load(&vgg_path(), tch::Device::Cpu).unwrap()
 }

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use stylegram_training::paths;
 use stylegram_training::train::data::{ImageFolder, Sampling};
+use stylegram_training::train::mlflow::MlflowRun;
 use stylegram_training::train::{Precision, TrainConfig, Trainer, iteration_flops};
 use stylegram_training::vgg::Vgg;
 
@@ -92,6 +93,16 @@ pub struct TrainArgs {
     /// VGG weights from `import-vgg`.
     #[arg(long, env = "STYLEGRAM_VGG")]
     vgg: Option<PathBuf>,
+    /// MLflow tracking server (http URL): params, metrics and pictures go there too.
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    mlflow_uri: Option<String>,
+    /// MLflow experiment name (created when missing).
+    #[arg(
+        long,
+        env = "MLFLOW_EXPERIMENT_NAME",
+        default_value = "stylegram-adain"
+    )]
+    mlflow_experiment: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -188,11 +199,47 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         threads,
         prefetch: args.prefetch,
     };
+    // Connect to MLflow before the slower setup, so a wrong URL fails at once.
+    let tracker = if let Some(uri) = &args.mlflow_uri {
+        let run_name = run_dir
+            .file_name()
+            .map_or_else(|| "adain".to_owned(), |n| n.to_string_lossy().into_owned());
+        let mut params: Vec<(String, String)> = vec![
+            ("batch".into(), args.batch.to_string()),
+            ("resize".into(), args.resize.to_string()),
+            ("crop".into(), args.crop.to_string()),
+            ("lr".into(), args.lr.to_string()),
+            ("lr_decay".into(), args.lr_decay.to_string()),
+            ("style_weight".into(), args.style_weight.to_string()),
+            ("iterations".into(), args.iterations.to_string()),
+            ("precision".into(), format!("{precision:?}").to_lowercase()),
+            ("device".into(), format!("{device:?}")),
+            ("seed".into(), args.seed.to_string()),
+            ("content".into(), args.content.display().to_string()),
+            ("style".into(), args.style.display().to_string()),
+            ("content_images".into(), content.files().len().to_string()),
+            ("style_images".into(), style.files().len().to_string()),
+        ];
+        params.sort();
+        let run = MlflowRun::start(uri, &args.mlflow_experiment, &run_name, &params)
+            .map_err(|e| UsageError(format!("--mlflow-uri {uri}: {e}")))?;
+        eprintln!("tracking in MLflow at {uri}, run {}", run.run_id());
+        Some(run)
+    } else {
+        None
+    };
     let vgg_path = args.vgg.clone().unwrap_or_else(paths::vgg_weights);
     let vgg = Vgg::load(&vgg_path, device)
         .with_context(|| format!("loading VGG weights {}", vgg_path.display()))?;
     let flops = iteration_flops(&vgg, &config.sampling)?;
     let mut trainer = Trainer::new(vgg, config, &run_dir, resume.as_deref(), &content, &style)?;
+    if let Some(run) = tracker {
+        run.log_params(&[
+            ("layer_scales".into(), format!("{:?}", trainer.scales().0)),
+            ("start_iteration".into(), trainer.iteration().to_string()),
+        ])?;
+        trainer.track_with(run);
+    }
     eprintln!(
         "training on {device:?} ({precision:?}): {} content and {} style images, batch {} of \
          {}×{} crops, {:.2} TFLOP per iteration; layer scales {:?}; run folder {}",
