@@ -99,11 +99,9 @@ impl AdainModel {
         self.provider
     }
 
-    /// Runs the encoder on an image (padded by reflection to a multiple of 8): `(features, mean, std)`.
-    fn encode(
-        &self,
-        image: &RgbImage,
-    ) -> Result<(Array4<f32>, Array4<f32>, Array4<f32>), InferenceError> {
+    /// Runs the encoder on an image (padded by reflection to a multiple of 8): its relu4_1 features
+    /// and their statistics.
+    fn encode(&self, image: &RgbImage) -> Result<(Array4<f32>, StyleStats), InferenceError> {
         let padded = images::pad_reflect_to_multiple(image, SIZE_MULTIPLE);
         let input = images::to_nchw(&padded);
         let mut session = self.encoder.lock().expect("encoder lock");
@@ -111,13 +109,16 @@ impl AdainModel {
         let get = |name: &str| -> Result<Array4<f32>, InferenceError> {
             to_array4(out[name].try_extract_array::<f32>()?.to_owned(), name)
         };
-        Ok((get("features")?, get("mean")?, get("std")?))
+        let stats = StyleStats {
+            mean: get("mean")?,
+            std: get("std")?,
+        };
+        Ok((get("features")?, stats))
     }
 
     /// The statistics of a style picture (compute once per style and cache them).
     pub fn style_stats(&self, style: &RgbImage) -> Result<StyleStats, InferenceError> {
-        let (_, mean, std) = self.encode(style)?;
-        Ok(StyleStats { mean, std })
+        Ok(self.encode(style)?.1)
     }
 
     /// Repaints `content` with the style statistics; `alpha` in [0, 1] is the strength. The output
@@ -129,7 +130,7 @@ impl AdainModel {
         alpha: f32,
     ) -> Result<RgbImage, InferenceError> {
         let (w, h) = content.dimensions();
-        let (features, _, _) = self.encode(content)?;
+        let (features, _) = self.encode(content)?;
         let alpha = Array1::from_vec(vec![alpha.clamp(0.0, 1.0)]);
         let mut session = self.decoder.lock().expect("decoder lock");
         let out = session.run(ort::inputs![

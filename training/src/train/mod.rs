@@ -386,7 +386,7 @@ impl Trainer {
             let loss = self.step(&batch)?;
             let done = self.iteration >= self.config.iterations
                 || self.config.max_time.is_some_and(|t| start.elapsed() >= t);
-            if self.iteration % self.config.log_every == 0 || done {
+            if self.iteration.is_multiple_of(self.config.log_every) || done {
                 let content_loss = loss.content.double_value(&[]);
                 let style_loss = loss.style.double_value(&[]);
                 if !(content_loss.is_finite() && style_loss.is_finite()) {
@@ -431,7 +431,7 @@ impl Trainer {
                 }
                 progress(&last);
             }
-            if self.iteration % self.config.checkpoint_every == 0 || done {
+            if self.iteration.is_multiple_of(self.config.checkpoint_every) || done {
                 self.save(start.elapsed().as_secs_f64(), &metrics, &samples)?;
             }
         }

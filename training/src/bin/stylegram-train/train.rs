@@ -117,7 +117,7 @@ fn folder(path: &std::path::Path, what: &str) -> Result<ImageFolder, UsageError>
 
 /// Runs `train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    if args.crop < 64 || args.crop % 8 != 0 {
+    if args.crop < 64 || !args.crop.is_multiple_of(8) {
         return Err(UsageError(format!(
             "--crop {} must be a multiple of 8 and at least 64",
             args.crop
@@ -267,7 +267,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         if !bar.is_hidden() {
             return;
         }
-        if p.iteration % 500 == 0 {
+        if p.iteration.is_multiple_of(500) {
             eprintln!(
                 "iteration {}: content {:.4}, style {:.5}, {:.2} it/s",
                 p.iteration, p.content, p.style, p.iterations_per_s
