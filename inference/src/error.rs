@@ -75,6 +75,9 @@ pub enum InferenceError {
         /// What is wrong with it.
         message: String,
     },
+    /// A request that cannot be served as asked (no style, a weight or alpha out of range).
+    #[error("{0}")]
+    BadRequest(String),
     /// The image could not be encoded.
     #[error("cannot encode the image: {0}")]
     Encode(String),

@@ -176,6 +176,56 @@ pub fn crop_to(image: &RgbImage, width: u32, height: u32) -> RgbImage {
     image::imageops::crop_imm(image, 0, 0, width, height).to_image()
 }
 
+/// Output encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// JPEG at quality 92.
+    Jpeg,
+    /// Lossless PNG.
+    Png,
+}
+
+impl Format {
+    /// The format a file name asks for (`.jpg`, `.jpeg`, `.png`), if any.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "jpg" | "jpeg" => Some(Format::Jpeg),
+            "png" => Some(Format::Png),
+            _ => None,
+        }
+    }
+}
+
+/// Encodes an image as JPEG or PNG bytes.
+pub fn encode(image: &RgbImage, format: Format) -> Result<Vec<u8>, InferenceError> {
+    let mut out = Vec::new();
+    let result = match format {
+        Format::Jpeg => {
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92).encode_image(image)
+        }
+        Format::Png => image.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png),
+    };
+    result.map_err(|e| InferenceError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+/// Luminance (BT.601 / YIQ's Y) of an RGB pixel, on the 0..255 scale.
+fn luma(p: &image::Rgb<u8>) -> f32 {
+    0.299 * f32::from(p.0[0]) + 0.587 * f32::from(p.0[1]) + 0.114 * f32::from(p.0[2])
+}
+
+/// The stylized image's luminance with the content's colours: each content pixel shifted by the
+/// luminance difference, the same ΔY on R, G and B (YIQ's I and Q rows sum to zero, so the chroma
+/// stays the content's exactly, up to clipping and rounding). Sizes must match.
+pub fn keep_chroma(content: &RgbImage, stylized: &RgbImage) -> RgbImage {
+    assert_eq!(content.dimensions(), stylized.dimensions(), "sizes differ");
+    RgbImage::from_fn(content.width(), content.height(), |x, y| {
+        let c = content.get_pixel(x, y);
+        let delta = luma(stylized.get_pixel(x, y)) - luma(c);
+        image::Rgb(c.0.map(|v| (f32::from(v) + delta).round().clamp(0.0, 255.0) as u8))
+    })
+}
+
 /// Resizes to exactly `width`×`height` (Lanczos).
 pub fn resize_exact(image: &RgbImage, width: u32, height: u32) -> RgbImage {
     image::imageops::resize(image, width, height, FilterType::Lanczos3)
@@ -367,5 +417,35 @@ mod tests {
         assert_eq!(crop_to(&padded, 10, 9), img);
         let aligned = RgbImage::new(16, 8);
         assert_eq!(pad_reflect_to_multiple(&aligned, 8).dimensions(), (16, 8));
+    }
+
+    #[test]
+    fn keep_chroma_takes_luminance_from_one_image_and_colour_from_the_other() {
+        let content = RgbImage::from_fn(8, 8, |x, y| {
+            image::Rgb([90 + x as u8 * 5, 120, 150 - y as u8 * 4])
+        });
+        let stylized =
+            RgbImage::from_fn(8, 8, |x, y| image::Rgb([100 + y as u8, 110 + x as u8, 105]));
+        let out = keep_chroma(&content, &stylized);
+        let yiq_iq = |p: &image::Rgb<u8>| {
+            let [r, g, b] = p.0.map(f32::from);
+            (
+                0.596 * r - 0.274 * g - 0.322 * b,
+                0.211 * r - 0.523 * g + 0.312 * b,
+            )
+        };
+        for (x, y, o) in out.enumerate_pixels() {
+            let (ci, cq) = yiq_iq(content.get_pixel(x, y));
+            let (oi, oq) = yiq_iq(o);
+            // Rounding each channel to an integer moves I and Q by at most about 0.6.
+            assert!(
+                (ci - oi).abs() < 0.7 && (cq - oq).abs() < 0.7,
+                "chroma at {x},{y}"
+            );
+            assert!(
+                (luma(o) - luma(stylized.get_pixel(x, y))).abs() < 0.6,
+                "luma at {x},{y}"
+            );
+        }
     }
 }

@@ -6,5 +6,6 @@ pub mod bundle;
 mod error;
 pub mod images;
 pub mod runtime;
+pub mod stylizer;
 
 pub use error::InferenceError;

@@ -1,10 +1,17 @@
 //! `stylegram`: fast-mode tools on ONNX Runtime.
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
 
-use clap::{Parser, Subcommand};
-use stylegram_inference::runtime;
+use clap::{Args, Parser, Subcommand};
+use stylegram_inference::InferenceError;
+use stylegram_inference::adain::AdainModel;
+use stylegram_inference::images::{self, Format, ImageLimits};
+use stylegram_inference::runtime::{self, Device, SessionOptions};
+use stylegram_inference::stylizer::{Options, Stylizer};
 
-/// Stylegram's ONNX Runtime tools.
+/// Stylegram's ONNX Runtime tools: fast-mode stylization with a model bundle.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
@@ -16,6 +23,144 @@ struct Cli {
 enum Command {
     /// Print the ONNX Runtime library in use, its version and whether it has the CUDA provider.
     Doctor,
+    /// Repaint a photo in one or more styles with the fast (AdaIN) model.
+    ///
+    /// Example: stylegram stylize photo.jpg --style starry.jpg --style wave.jpg:0.5 --alpha 0.8 --out out.jpg
+    Stylize(StylizeArgs),
+}
+
+#[derive(Args)]
+struct StylizeArgs {
+    /// The photo to repaint.
+    content: PathBuf,
+    /// A style picture with an optional weight (path[:weight]); repeat to mix (weights are normalised).
+    #[arg(long, required = true, value_parser = parse_style)]
+    style: Vec<(PathBuf, f32)>,
+    /// Style strength in [0, 1].
+    #[arg(long, default_value_t = 1.0)]
+    alpha: f32,
+    /// Keep the photo's colours (take only the stylized luminance).
+    #[arg(long)]
+    preserve_color: bool,
+    /// Longer side of the result in pixels (larger photos are downscaled).
+    #[arg(long, default_value_t = 512, env = "STYLEGRAM_MAX_SIDE")]
+    max_side: u32,
+    /// Output file: .jpg or .png.
+    #[arg(long, short, default_value = "stylized.jpg")]
+    out: PathBuf,
+    /// auto, cpu or cuda (cuda fails with the reason when unavailable; auto falls back to CPU, logged).
+    #[arg(long, default_value = "auto", env = "STYLEGRAM_DEVICE")]
+    device: Device,
+    /// ONNX Runtime intra-op threads (0 = one per core).
+    #[arg(long, default_value_t = 0, env = "STYLEGRAM_THREADS")]
+    threads: usize,
+    /// Model bundle folder.
+    #[arg(long, default_value = "models/adain-v1", env = "STYLEGRAM_MODEL")]
+    model: PathBuf,
+}
+
+/// `path` or `path:weight`.
+fn parse_style(s: &str) -> Result<(PathBuf, f32), String> {
+    match s.rsplit_once(':') {
+        Some((path, weight)) if !path.is_empty() && weight.parse::<f32>().is_ok() => {
+            let w: f32 = weight.parse().expect("checked");
+            if w >= 0.0 && w.is_finite() {
+                Ok((PathBuf::from(path), w))
+            } else {
+                Err(format!("weight '{weight}' must be a number ≥ 0"))
+            }
+        }
+        _ => Ok((PathBuf::from(s), 1.0)),
+    }
+}
+
+/// A failure the user can fix (exit status 2) or anything else (exit status 1).
+enum Failure {
+    Usage(String),
+    Other(String),
+}
+
+impl From<InferenceError> for Failure {
+    fn from(e: InferenceError) -> Self {
+        match e {
+            InferenceError::UnreadableImage(_)
+            | InferenceError::ImageTooLarge { .. }
+            | InferenceError::ImageTooSmall { .. }
+            | InferenceError::ExtremeAspect { .. }
+            | InferenceError::BadRequest(_)
+            | InferenceError::BadBundle { .. }
+            | InferenceError::Io { .. } => Failure::Usage(e.to_string()),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+fn stylize(args: StylizeArgs) -> Result<(), Failure> {
+    let format = Format::from_path(&args.out).ok_or_else(|| {
+        Failure::Usage(format!(
+            "--out {}: the name must end in .jpg, .jpeg or .png",
+            args.out.display()
+        ))
+    })?;
+    if !(0.0..=1.0).contains(&args.alpha) {
+        return Err(Failure::Usage(format!(
+            "--alpha {} is outside [0, 1]",
+            args.alpha
+        )));
+    }
+    if args.max_side < 32 {
+        return Err(Failure::Usage(format!(
+            "--max-side {} is below 32",
+            args.max_side
+        )));
+    }
+    let limits = ImageLimits::default();
+    let content = images::load(&args.content, &limits)?;
+    let styles = args
+        .style
+        .iter()
+        .map(|(path, weight)| Ok((images::load(path, &limits)?, *weight)))
+        .collect::<Result<Vec<_>, InferenceError>>()?;
+    let start = Instant::now();
+    let model = AdainModel::load(
+        &args.model,
+        SessionOptions {
+            device: args.device,
+            intra_threads: args.threads,
+        },
+    )
+    .map_err(|e| match e {
+        InferenceError::Io { path, source } => Failure::Usage(format!(
+            "--model {}: cannot read {}: {source}",
+            args.model.display(),
+            path.display()
+        )),
+        other => other.into(),
+    })?;
+    let loaded = start.elapsed();
+    let stylizer = Stylizer::new(Arc::new(model), 16);
+    let options = Options {
+        alpha: args.alpha,
+        preserve_color: args.preserve_color,
+        max_side: args.max_side,
+    };
+    let start = Instant::now();
+    let weighted: Vec<(&image::RgbImage, f32)> = styles.iter().map(|(s, w)| (s, *w)).collect();
+    let out = stylizer.stylize(&content, &weighted, &options)?;
+    let bytes = images::encode(&out, format)?;
+    std::fs::write(&args.out, bytes)
+        .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", args.out.display())))?;
+    println!(
+        "{} {}×{} in {:.2} s on {} (model {} loaded in {:.2} s)",
+        args.out.display(),
+        out.width(),
+        out.height(),
+        start.elapsed().as_secs_f64(),
+        stylizer.model().provider(),
+        stylizer.model().manifest().name,
+        loaded.as_secs_f64()
+    );
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -25,9 +170,9 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
-        Command::Doctor => match runtime::report() {
-            Ok(r) => {
+    let result = match Cli::parse().command {
+        Command::Doctor => runtime::report()
+            .map(|r| {
                 println!("ONNX Runtime {} at {}", r.version, r.library.display());
                 println!(
                     "CUDA execution provider: {}",
@@ -37,12 +182,19 @@ fn main() -> ExitCode {
                         "not in this build"
                     }
                 );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+            })
+            .map_err(|e| Failure::Other(e.to_string())),
+        Command::Stylize(args) => stylize(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::FAILURE
+        }
     }
 }
