@@ -5,6 +5,7 @@ pub mod adain;
 pub mod bundle;
 mod error;
 pub mod images;
+pub mod presets;
 pub mod runtime;
 pub mod stylizer;
 

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use stylegram_inference::InferenceError;
 use stylegram_inference::adain::AdainModel;
 use stylegram_inference::images::{self, Format, ImageLimits};
+use stylegram_inference::presets::Presets;
 use stylegram_inference::runtime::{self, Device, SessionOptions};
 use stylegram_inference::stylizer::{Options, Stylizer};
 
@@ -27,6 +28,12 @@ enum Command {
     ///
     /// Example: stylegram stylize photo.jpg --style starry.jpg --style wave.jpg:0.5 --alpha 0.8 --out out.jpg
     Stylize(StylizeArgs),
+    /// List the preset styles (id, artist, year, titles).
+    Presets {
+        /// Folder of preset styles.
+        #[arg(long, default_value = "styles", env = "STYLEGRAM_STYLES")]
+        styles_dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -34,8 +41,15 @@ struct StylizeArgs {
     /// The photo to repaint.
     content: PathBuf,
     /// A style picture with an optional weight (path[:weight]); repeat to mix (weights are normalised).
-    #[arg(long, required = true, value_parser = parse_style)]
+    #[arg(long, value_parser = parse_style, required_unless_present = "preset")]
     style: Vec<(PathBuf, f32)>,
+    /// A preset style by id (see `stylegram presets`), optionally with a weight (id[:weight]);
+    /// mixes with --style.
+    #[arg(long, value_parser = parse_style)]
+    preset: Vec<(PathBuf, f32)>,
+    /// Folder of preset styles.
+    #[arg(long, default_value = "styles", env = "STYLEGRAM_STYLES")]
+    styles_dir: PathBuf,
     /// Style strength in [0, 1].
     #[arg(long, default_value_t = 1.0)]
     alpha: f32,
@@ -116,11 +130,25 @@ fn stylize(args: StylizeArgs) -> Result<(), Failure> {
     }
     let limits = ImageLimits::default();
     let content = images::load(&args.content, &limits)?;
-    let styles = args
+    let mut styles = args
         .style
         .iter()
         .map(|(path, weight)| Ok((images::load(path, &limits)?, *weight)))
         .collect::<Result<Vec<_>, InferenceError>>()?;
+    if !args.preset.is_empty() {
+        let presets = Presets::load(&args.styles_dir)?;
+        for (id, weight) in &args.preset {
+            let id = id.to_string_lossy();
+            let preset = presets.get(&id).ok_or_else(|| {
+                let known: Vec<&str> = presets.all().iter().map(|p| p.id.as_str()).collect();
+                Failure::Usage(format!(
+                    "unknown preset '{id}'; the presets are: {}",
+                    known.join(", ")
+                ))
+            })?;
+            styles.push((presets.image(preset)?, *weight));
+        }
+    }
     let start = Instant::now();
     let model = AdainModel::load(
         &args.model,
@@ -185,6 +213,16 @@ fn main() -> ExitCode {
             })
             .map_err(|e| Failure::Other(e.to_string())),
         Command::Stylize(args) => stylize(args),
+        Command::Presets { styles_dir } => Presets::load(&styles_dir)
+            .map(|presets| {
+                for p in presets.all() {
+                    println!(
+                        "{:<24} {} ({}, {}) / {}",
+                        p.id, p.title_en, p.artist, p.year, p.title_ru
+                    );
+                }
+            })
+            .map_err(|e| Failure::Usage(e.to_string())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
