@@ -121,6 +121,24 @@ impl AdainModel {
         Ok(self.encode(style)?.1)
     }
 
+    /// The decoder's raw output for encoder `features` (`[1, 3, 8h, 8w]`, not clamped).
+    fn decode(
+        &self,
+        features: &Array4<f32>,
+        style: &StyleStats,
+        alpha: f32,
+    ) -> Result<Array4<f32>, InferenceError> {
+        let alpha = Array1::from_vec(vec![alpha.clamp(0.0, 1.0)]);
+        let mut session = self.decoder.lock().expect("decoder lock");
+        let out = session.run(ort::inputs![
+            "features" => TensorRef::from_array_view(features)?,
+            "style_mean" => TensorRef::from_array_view(&style.mean)?,
+            "style_std" => TensorRef::from_array_view(&style.std)?,
+            "alpha" => TensorRef::from_array_view(&alpha)?,
+        ])?;
+        to_array4(out["image"].try_extract_array::<f32>()?.to_owned(), "image")
+    }
+
     /// Repaints `content` with the style statistics; `alpha` in [0, 1] is the strength. The output
     /// has the content's size (padding to a multiple of 8 is cropped away).
     pub fn stylize(
@@ -131,15 +149,37 @@ impl AdainModel {
     ) -> Result<RgbImage, InferenceError> {
         let (w, h) = content.dimensions();
         let (features, _) = self.encode(content)?;
-        let alpha = Array1::from_vec(vec![alpha.clamp(0.0, 1.0)]);
-        let mut session = self.decoder.lock().expect("decoder lock");
-        let out = session.run(ort::inputs![
-            "features" => TensorRef::from_array_view(&features)?,
-            "style_mean" => TensorRef::from_array_view(&style.mean)?,
-            "style_std" => TensorRef::from_array_view(&style.std)?,
-            "alpha" => TensorRef::from_array_view(&alpha)?,
-        ])?;
-        let image = to_array4(out["image"].try_extract_array::<f32>()?.to_owned(), "image")?;
+        let image = self.decode(&features, style, alpha)?;
         Ok(images::crop_to(&images::from_nchw(&image), w, h))
+    }
+
+    /// Runs `image` through both graphs with its own statistics and checks that the output has the
+    /// padded image's shape and only finite values: the last check before a bundle is served.
+    pub fn smoke_test(&self, image: &RgbImage) -> Result<(), InferenceError> {
+        let (features, stats) = self.encode(image)?;
+        let out = self.decode(&features, &stats, 1.0)?;
+        let (w, h) = image.dimensions();
+        let expected = [
+            1,
+            3,
+            h.div_ceil(SIZE_MULTIPLE) as usize * SIZE_MULTIPLE as usize,
+            w.div_ceil(SIZE_MULTIPLE) as usize * SIZE_MULTIPLE as usize,
+        ];
+        if out.shape() != expected {
+            return Err(InferenceError::BadBundle {
+                dir: self.dir.clone(),
+                message: format!(
+                    "smoke test: output shape {:?}, expected {expected:?}",
+                    out.shape()
+                ),
+            });
+        }
+        if let Some(v) = out.iter().find(|v| !v.is_finite()) {
+            return Err(InferenceError::BadBundle {
+                dir: self.dir.clone(),
+                message: format!("smoke test: the output holds {v}"),
+            });
+        }
+        Ok(())
     }
 }

@@ -6,6 +6,7 @@ pub mod bundle;
 mod error;
 pub mod images;
 pub mod presets;
+pub mod registry;
 pub mod runtime;
 pub mod stylizer;
 

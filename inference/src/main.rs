@@ -9,6 +9,7 @@ use stylegram_inference::InferenceError;
 use stylegram_inference::adain::AdainModel;
 use stylegram_inference::images::{self, Format, ImageLimits};
 use stylegram_inference::presets::Presets;
+use stylegram_inference::registry::{self, Registry, Status};
 use stylegram_inference::runtime::{self, Device, SessionOptions};
 use stylegram_inference::stylizer::{Options, Stylizer};
 
@@ -28,11 +29,33 @@ enum Command {
     ///
     /// Example: stylegram stylize photo.jpg --style starry.jpg --style wave.jpg:0.5 --alpha 0.8 --out out.jpg
     Stylize(StylizeArgs),
+    /// List the model bundles of a folder with their status, or check one bundle.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// List the preset styles (id, artist, year, titles).
     Presets {
         /// Folder of preset styles.
         #[arg(long, default_value = "styles", env = "STYLEGRAM_STYLES")]
         styles_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Validate every bundle in the folder and show which would serve (first valid by name, or
+    /// STYLEGRAM_ACTIVE_MODEL).
+    List {
+        /// Models folder.
+        #[arg(long, default_value = "models", env = "STYLEGRAM_MODELS")]
+        dir: PathBuf,
+        /// The bundle to activate.
+        #[arg(long, env = "STYLEGRAM_ACTIVE_MODEL")]
+        active: Option<String>,
+    },
+    /// Validate one bundle: manifest, SHA-256 of its files, sessions and a smoke inference.
+    Check {
+        /// The bundle folder.
+        dir: PathBuf,
     },
 }
 
@@ -191,6 +214,29 @@ fn stylize(args: StylizeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+fn list_models(dir: &std::path::Path, active: Option<&str>) -> Result<(), Failure> {
+    let registry = Registry::open(dir, active, SessionOptions::default(), 1)?;
+    for m in registry.list() {
+        let status = match &m.status {
+            Status::Active => "active".to_owned(),
+            Status::Ready => "ready".to_owned(),
+            Status::Invalid(why) => format!("INVALID: {why}"),
+        };
+        println!(
+            "{:<20} {:<10} {}{}",
+            m.name,
+            m.version.as_deref().unwrap_or("-"),
+            status,
+            if m.serving && m.status != Status::Active {
+                " (serving its last valid load)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -213,6 +259,26 @@ fn main() -> ExitCode {
             })
             .map_err(|e| Failure::Other(e.to_string())),
         Command::Stylize(args) => stylize(args),
+        Command::Models(ModelsCommand::List { dir, active }) => {
+            list_models(&dir, active.as_deref())
+        }
+        Command::Models(ModelsCommand::Check { dir }) => {
+            let start = Instant::now();
+            registry::validate(&dir, SessionOptions::default())
+                .map(|model| {
+                    let m = model.manifest();
+                    println!(
+                        "ok: {} {} ({}; {} files verified, sessions on {}, smoke test passed) in {:.2} s",
+                        m.name,
+                        m.version,
+                        m.architecture["family"].as_str().unwrap_or("?"),
+                        m.files.len(),
+                        model.provider(),
+                        start.elapsed().as_secs_f64()
+                    );
+                })
+                .map_err(Failure::from)
+        }
         Command::Presets { styles_dir } => Presets::load(&styles_dir)
             .map(|presets| {
                 for p in presets.all() {

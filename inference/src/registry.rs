@@ -1,0 +1,316 @@
+//! The model registry: every bundle under a models folder, validated before it is served, one of them
+//! active, swapped without a restart. A request takes the active [`Stylizer`] (an `Arc`) when it
+//! starts and finishes on it, whatever is swapped meanwhile; a bundle that fails validation never
+//! replaces a working one.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use crate::InferenceError;
+use crate::adain::AdainModel;
+use crate::bundle::MANIFEST;
+use crate::images::{self, ImageLimits};
+use crate::runtime::SessionOptions;
+use crate::stylizer::Stylizer;
+
+/// A small real photo every bundle must stylize before it is served.
+const SMOKE_JPEG: &[u8] = include_bytes!("../assets/smoke.jpg");
+
+/// Where a bundle stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Serving requests now.
+    Active,
+    /// Validated; can be activated.
+    Ready,
+    /// Failed validation, with the reason.
+    Invalid(String),
+}
+
+/// One bundle as the registry sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// The folder's name.
+    pub name: String,
+    /// The manifest's version, when it could be read.
+    pub version: Option<String>,
+    /// Its status.
+    pub status: Status,
+    /// Whether requests are served by (the last valid load of) this bundle; can be true while
+    /// `status` is `Invalid`, when the active bundle's files changed and failed validation.
+    pub serving: bool,
+}
+
+/// Sizes and modification times of a bundle's files: a change means "validate again".
+type Fingerprint = Vec<(String, u64, Option<SystemTime>)>;
+
+fn fingerprint(dir: &Path) -> Fingerprint {
+    let mut files: Fingerprint = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let meta = e.metadata().ok()?;
+                    meta.is_file().then(|| {
+                        (
+                            e.file_name().to_string_lossy().into_owned(),
+                            meta.len(),
+                            meta.modified().ok(),
+                        )
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// Loads and checks a bundle: manifest schema, SHA-256 of every file, both sessions, and a smoke
+/// inference on a small real photo giving finite output of the right shape.
+pub fn validate(dir: &Path, options: SessionOptions) -> Result<AdainModel, InferenceError> {
+    let model = AdainModel::load(dir, options)?;
+    let smoke = images::decode(SMOKE_JPEG, &ImageLimits::default())?;
+    model.smoke_test(&smoke)?;
+    Ok(model)
+}
+
+struct Entry {
+    fingerprint: Fingerprint,
+    version: Option<String>,
+    problem: Option<String>,
+}
+
+/// The models folder and the active model.
+pub struct Registry {
+    root: PathBuf,
+    options: SessionOptions,
+    cache_capacity: usize,
+    active: RwLock<(String, Arc<Stylizer>)>,
+    entries: Mutex<BTreeMap<String, Entry>>,
+}
+
+impl Registry {
+    /// Validates every bundle under `root` and activates `preferred` (or, if `None`, the first valid
+    /// one by name). Fails when the preferred bundle, or every bundle, is invalid.
+    pub fn open(
+        root: &Path,
+        preferred: Option<&str>,
+        options: SessionOptions,
+        cache_capacity: usize,
+    ) -> Result<Self, InferenceError> {
+        let mut entries = BTreeMap::new();
+        let mut valid: BTreeMap<String, AdainModel> = BTreeMap::new();
+        for (name, dir) in bundle_dirs(root)? {
+            let fp = fingerprint(&dir);
+            match validate(&dir, options) {
+                Ok(model) => {
+                    entries.insert(
+                        name.clone(),
+                        Entry {
+                            fingerprint: fp,
+                            version: Some(model.manifest().version.clone()),
+                            problem: None,
+                        },
+                    );
+                    valid.insert(name, model);
+                }
+                Err(e) => {
+                    tracing::warn!("model {name} is not usable: {e}");
+                    entries.insert(
+                        name,
+                        Entry {
+                            fingerprint: fp,
+                            version: None,
+                            problem: Some(e.to_string()),
+                        },
+                    );
+                }
+            }
+        }
+        let name = match preferred {
+            Some(p) => match (valid.contains_key(p), entries.get(p)) {
+                (true, _) => p.to_owned(),
+                (false, Some(entry)) => {
+                    return Err(InferenceError::BadBundle {
+                        dir: root.join(p),
+                        message: entry.problem.clone().unwrap_or_default(),
+                    });
+                }
+                (false, None) => {
+                    return Err(InferenceError::BadRequest(format!(
+                        "no model '{p}' in {}; there are: {}",
+                        root.display(),
+                        entries.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )));
+                }
+            },
+            None => valid.keys().next().cloned().ok_or_else(|| {
+                InferenceError::BadRequest(format!(
+                    "no valid model bundle in {} (see `stylegram models check`)",
+                    root.display()
+                ))
+            })?,
+        };
+        let model = valid.remove(&name).expect("chosen from the valid ones");
+        tracing::info!("active model: {name}");
+        Ok(Registry {
+            root: root.to_owned(),
+            options,
+            cache_capacity,
+            active: RwLock::new((
+                name,
+                Arc::new(Stylizer::new(Arc::new(model), cache_capacity)),
+            )),
+            entries: Mutex::new(entries),
+        })
+    }
+
+    /// The active model's stylizer; hold it for the whole request.
+    pub fn current(&self) -> Arc<Stylizer> {
+        self.active.read().expect("active lock").1.clone()
+    }
+
+    /// The active bundle's name.
+    pub fn active_name(&self) -> String {
+        self.active.read().expect("active lock").0.clone()
+    }
+
+    /// Every bundle with its status, by name.
+    pub fn list(&self) -> Vec<ModelInfo> {
+        let active = self.active_name();
+        self.entries
+            .lock()
+            .expect("entries lock")
+            .iter()
+            .map(|(name, e)| ModelInfo {
+                name: name.clone(),
+                version: e.version.clone(),
+                status: match (&e.problem, *name == active) {
+                    (Some(p), _) => Status::Invalid(p.clone()),
+                    (None, true) => Status::Active,
+                    (None, false) => Status::Ready,
+                },
+                serving: *name == active,
+            })
+            .collect()
+    }
+
+    /// Validates bundle `name` afresh and makes it the active model. On failure the active model
+    /// stays and the reason is returned.
+    pub fn activate(&self, name: &str) -> Result<(), InferenceError> {
+        let dir = self.root.join(name);
+        let fp = fingerprint(&dir);
+        let result = validate(&dir, self.options);
+        let mut entries = self.entries.lock().expect("entries lock");
+        match result {
+            Ok(model) => {
+                entries.insert(
+                    name.to_owned(),
+                    Entry {
+                        fingerprint: fp,
+                        version: Some(model.manifest().version.clone()),
+                        problem: None,
+                    },
+                );
+                let stylizer = Arc::new(Stylizer::new(Arc::new(model), self.cache_capacity));
+                *self.active.write().expect("active lock") = (name.to_owned(), stylizer);
+                tracing::info!("active model: {name}");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!("model {name} rejected, keeping {}: {e}", self.active_name());
+                entries.insert(
+                    name.to_owned(),
+                    Entry {
+                        fingerprint: fp,
+                        version: None,
+                        problem: Some(e.to_string()),
+                    },
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// Looks for added, changed and removed bundles; validates what changed, reloads the active one
+    /// if its files changed and still validate. Returns the names that were (re)validated.
+    pub fn rescan(&self) -> Result<Vec<String>, InferenceError> {
+        let active = self.active_name();
+        let dirs = bundle_dirs(&self.root)?;
+        let mut changed = Vec::new();
+        for (name, dir) in &dirs {
+            let fp = fingerprint(dir);
+            let known = self
+                .entries
+                .lock()
+                .expect("entries lock")
+                .get(name)
+                .map(|e| e.fingerprint.clone());
+            if known.as_ref() == Some(&fp) {
+                continue;
+            }
+            changed.push(name.clone());
+            if *name == active {
+                // A failure keeps the running model; the reason shows in `list`.
+                let _ = self.activate(name);
+                continue;
+            }
+            let (version, problem) = match validate(dir, self.options) {
+                Ok(model) => (Some(model.manifest().version.clone()), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            self.entries.lock().expect("entries lock").insert(
+                name.clone(),
+                Entry {
+                    fingerprint: fp,
+                    version,
+                    problem,
+                },
+            );
+        }
+        self.entries
+            .lock()
+            .expect("entries lock")
+            .retain(|name, _| *name == active || dirs.iter().any(|(n, _)| n == name));
+        Ok(changed)
+    }
+
+    /// Rescans every `interval` on a background thread for as long as the registry lives.
+    pub fn watch(self: &Arc<Self>, interval: Duration) -> JoinHandle<()> {
+        let registry = Arc::downgrade(self);
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                let Some(registry) = registry.upgrade() else {
+                    return;
+                };
+                match registry.rescan() {
+                    Ok(changed) if !changed.is_empty() => {
+                        tracing::info!("models rescanned: {}", changed.join(", "));
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("cannot rescan the models folder: {e}"),
+                }
+            }
+        })
+    }
+}
+
+/// The sub-folders of `root` that hold a manifest, by name.
+fn bundle_dirs(root: &Path) -> Result<Vec<(String, PathBuf)>, InferenceError> {
+    let entries = std::fs::read_dir(root).map_err(|source| InferenceError::Io {
+        path: root.to_owned(),
+        source,
+    })?;
+    let mut dirs: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join(MANIFEST).is_file())
+        .filter_map(|p| Some((p.file_name()?.to_string_lossy().into_owned(), p)))
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
