@@ -65,6 +65,20 @@ fn name(path: &Path) -> String {
         .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
 }
 
+/// Photo, style, the four scores and the time of one pair, joined by `sep`.
+fn pair_fields(r: &PairResult, contents: &[PathBuf], styles: &[PathBuf], sep: &str) -> String {
+    [
+        name(&contents[r.content]),
+        name(&styles[r.style]),
+        format!("{:.4e}", r.scores.content),
+        format!("{:.4e}", r.scores.style_gram),
+        format!("{:.4e}", r.scores.style_stats),
+        format!("{:.3}", r.scores.ssim),
+        format!("{:.2}", r.seconds),
+    ]
+    .join(sep)
+}
+
 fn mean(results: &[&PairResult], f: impl Fn(&PairResult) -> f64) -> f64 {
     results.iter().map(|r| f(r)).sum::<f64>() / results.len().max(1) as f64
 }
@@ -222,17 +236,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         String::from("method,content,style,content_loss,style_gram,style_stats,ssim,seconds\n");
     for (method, list) in [("fast", &results), ("gatys", &gatys_results)] {
         for r in list.iter() {
-            let _ = writeln!(
-                csv,
-                "{method},{},{},{:.6e},{:.6e},{:.6e},{:.4},{:.3}",
-                name(&content_paths[r.content]),
-                name(&style_paths[r.style]),
-                r.scores.content,
-                r.scores.style_gram,
-                r.scores.style_stats,
-                r.scores.ssim,
-                r.seconds
-            );
+            let fields = pair_fields(r, &content_paths, &style_paths, ",");
+            let _ = writeln!(csv, "{method},{fields}");
         }
     }
     std::fs::write(args.out_dir.join("eval-pairs.csv"), csv)?;
@@ -326,20 +331,11 @@ fn render(
             ratio(|r| r.scores.style_stats),
             ratio(|r| r.seconds),
         );
-        md.push_str("| pair | method | content | style (Gram) | style (stats) | SSIM | time (s) |\n|---|---|---|---|---|---|---|\n");
+        md.push_str("| method | photo | style | content | style (Gram) | style (stats) | SSIM | time (s) |\n|---|---|---|---|---|---|---|---|\n");
         for (f, g) in fast_subset.iter().zip(&gatys) {
             for (label, r) in [("fast", f), ("Gatys", g)] {
-                let _ = writeln!(
-                    md,
-                    "| {} × {} | {label} | {:.4e} | {:.4e} | {:.4e} | {:.3} | {:.2} |",
-                    name(&content_paths[r.content]),
-                    name(&style_paths[r.style]),
-                    r.scores.content,
-                    r.scores.style_gram,
-                    r.scores.style_stats,
-                    r.scores.ssim,
-                    r.seconds
-                );
+                let fields = pair_fields(r, content_paths, style_paths, " | ");
+                let _ = writeln!(md, "| {label} | {fields} |");
             }
         }
         md.push_str("\n![photo, style, fast model, Gatys](eval-gatys.jpg)\n\n");
