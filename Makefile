@@ -8,7 +8,7 @@ ENV_FILE := $(STYLEGRAM_HOME)/env.sh
 CARGO := source $(ENV_FILE) && cargo
 VGG := $(STYLEGRAM_HOME)/vgg16.safetensors
 
-.PHONY: run test bootstrap bootstrap-test build vgg lint fmt doctor bench-gatys
+.PHONY: run test bootstrap bootstrap-test build vgg lint fmt doctor bench-gatys bench-fast
 
 ## run: bootstrap, build, and start stylegram-bot (needs TELOXIDE_TOKEN; honours TELOXIDE_API_URL)
 run: bootstrap
@@ -37,6 +37,11 @@ $(VGG): | bootstrap-test
 bench-gatys: bootstrap vgg
 	@$(CARGO) build --release --bin stylegram-train
 	@source $(ENV_FILE) && python bench/gatys_reference.py
+
+## bench-fast: fast-mode latency at 256/512/1024 px against PyTorch eager (writes docs/benchmarks.md)
+bench-fast: bootstrap
+	@$(CARGO) build --release --bin stylegram
+	@source $(ENV_FILE) && target/release/stylegram bench
 
 doctor: bootstrap
 	@$(CARGO) run --quiet --bin stylegram-train -- doctor

