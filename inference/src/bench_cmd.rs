@@ -75,7 +75,10 @@ fn reference(
         dir.join("ref.png"),
     );
     photo.save(&c).map_err(usage)?;
-    style.save(&s).map_err(usage)?;
+    // The encoder sees the style padded to a multiple of 8 on our side; give PyTorch the same pixels.
+    images::pad_reflect_to_multiple(style, 8)
+        .save(&s)
+        .map_err(usage)?;
     let output = Command::new(&args.python)
         .arg(&args.reference)
         .arg("--model")

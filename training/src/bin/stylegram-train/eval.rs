@@ -195,7 +195,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating {}", args.out_dir.display()))?;
     // Full grid: styles across the top, contents down the left.
-    let cell = 96;
+    let cell = 72;
     let blank = RgbImage::from_pixel(cell, cell, image::Rgb([255, 255, 255]));
     let mut rows = vec![
         std::iter::once(blank)
