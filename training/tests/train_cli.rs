@@ -126,6 +126,39 @@ fn a_run_writes_its_files_and_resumes_bit_for_bit() {
 }
 
 #[test]
+fn a_checkpoint_without_adam_moments_needs_and_supports_a_warm_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, s) = folders(dir.path(), &["koala.jpg"], &["vangog.jpg"]);
+    let first = dir.path().join("first");
+    let o = train(&c, &s, &first, &["--iterations", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let checkpoint = first.join("checkpoint");
+    for file in ["adam-m.safetensors", "adam-v.safetensors"] {
+        std::fs::remove_file(checkpoint.join(file)).unwrap();
+    }
+    let resume = checkpoint.to_str().unwrap();
+    let second = dir.path().join("second");
+    let o = train(&c, &s, &second, &["--iterations", "4", "--resume", resume]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--warm-start"), "{}", stderr(&o));
+
+    let o = train(
+        &c,
+        &s,
+        &second,
+        &["--iterations", "4", "--resume", resume, "--warm-start"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(second.join("checkpoint/state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["iteration"], 4, "the iteration count goes on");
+    assert_eq!(state["adam_steps"], 2, "Adam restarted at the warm start");
+    assert_eq!(state["recipe"]["warm_start_at"], 2);
+}
+
+#[test]
 fn training_on_one_pair_lowers_the_loss() {
     let dir = tempfile::tempdir().unwrap();
     let (c, s) = folders(dir.path(), &["koala.jpg"], &["vangog.jpg"]);

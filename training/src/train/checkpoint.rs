@@ -1,7 +1,8 @@
 //! Training checkpoints: a folder holding `decoder.safetensors` (the weights export reads),
-//! `optimizer.safetensors` (Adam's moments) and `state.json` (iteration, loss scales, recipe).
+//! `adam-m.safetensors` and `adam-v.safetensors` (Adam's first and second moments, one file each so
+//! that no file is larger than the weights) and `state.json` (iteration, loss scales, recipe).
 //! Written to a temporary folder and renamed into place, so a crash never leaves half a checkpoint.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -12,7 +13,8 @@ use crate::adam::Adam;
 
 /// The decoder weights inside a checkpoint folder.
 pub const DECODER_FILE: &str = "decoder.safetensors";
-const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// Adam's moment files, first then second.
+const MOMENT_FILES: [(&str, &str); 2] = [("m", "adam-m.safetensors"), ("v", "adam-v.safetensors")];
 const STATE_FILE: &str = "state.json";
 
 /// What besides tensors a run needs to continue exactly where it stopped.
@@ -26,6 +28,19 @@ pub struct State {
     pub recipe: serde_json::Value,
     /// Seconds of training so far, over all sessions.
     pub elapsed_s: f64,
+    /// Adam's step count (its bias correction). Equals `iteration` unless the run was warm-started
+    /// from weights alone, which restarts Adam; older checkpoints lack it.
+    #[serde(default)]
+    pub adam_steps: Option<u64>,
+}
+
+/// What [`restore`] brings back besides the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Adam's moments too: the run continues exactly as if never stopped.
+    Exact,
+    /// Weights only; Adam starts from zero moments (for checkpoints whose moments were not kept).
+    WarmStart,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainingError + '_ {
@@ -56,13 +71,21 @@ pub fn save(
         .collect();
     weights.sort_by(|a, b| a.0.cmp(&b.0));
     Tensor::write_safetensors(&weights, tmp.join(DECODER_FILE))?;
-    let mut moments: Vec<(String, Tensor)> = Vec::new();
-    for (name, adam) in names.iter().zip(optimizers) {
-        let (m, v, _) = adam.state();
-        moments.push((format!("m.{name}"), m.to_device(tch::Device::Cpu)));
-        moments.push((format!("v.{name}"), v.to_device(tch::Device::Cpu)));
+    for (index, (prefix, file)) in MOMENT_FILES.iter().enumerate() {
+        let moments: Vec<(String, Tensor)> = names
+            .iter()
+            .zip(optimizers)
+            .map(|(name, adam)| {
+                let (m, v, _) = adam.state();
+                let moment = if index == 0 { m } else { v };
+                (
+                    format!("{prefix}.{name}"),
+                    moment.to_device(tch::Device::Cpu),
+                )
+            })
+            .collect();
+        Tensor::write_safetensors(&moments, tmp.join(file))?;
     }
-    Tensor::write_safetensors(&moments, tmp.join(OPTIMIZER_FILE))?;
     let json = serde_json::to_string_pretty(state).expect("state serialises");
     std::fs::write(tmp.join(STATE_FILE), json).map_err(io(&tmp))?;
     if dir.exists() {
@@ -82,41 +105,79 @@ pub fn read_state(dir: &Path) -> Result<State, TrainingError> {
     })
 }
 
-/// Restores decoder weights into `vs` and Adam moments into `optimizers` (one per name in `names`).
+/// Copies the tensors of a safetensors file into the variables of `vs` of the same names, converting
+/// to each variable's kind (so weights stored in f16 for transport train on in f32).
+fn load_weights(path: &Path, vs: &mut VarStore) -> Result<(), TrainingError> {
+    let bad = |message: String| TrainingError::BadWeights {
+        path: path.to_owned(),
+        message,
+    };
+    let mut saved: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(path)
+        .map_err(|e| bad(e.to_string()))?
+        .into_iter()
+        .collect();
+    for (name, mut var) in vs.variables() {
+        let value = saved
+            .remove(&name)
+            .ok_or_else(|| bad(format!("'{name}' is missing")))?;
+        if value.size() != var.size() {
+            return Err(bad(format!(
+                "'{name}' has shape {:?}, the decoder expects {:?}",
+                value.size(),
+                var.size()
+            )));
+        }
+        tch::no_grad(|| var.copy_(&value));
+    }
+    Ok(())
+}
+
+/// Restores decoder weights into `vs` and, for [`Resume::Exact`], Adam's moments into
+/// `optimizers` (one per name in `names`).
 pub fn restore(
     dir: &Path,
     vs: &mut VarStore,
     names: &[String],
     optimizers: &mut [Adam],
     state: &State,
+    resume: Resume,
 ) -> Result<(), TrainingError> {
-    let decoder = dir.join(DECODER_FILE);
-    vs.load(&decoder).map_err(|e| TrainingError::BadWeights {
-        path: decoder.clone(),
-        message: e.to_string(),
-    })?;
-    let path: PathBuf = dir.join(OPTIMIZER_FILE);
-    let mut moments: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&path)
-        .map_err(|e| TrainingError::BadWeights {
+    load_weights(&dir.join(DECODER_FILE), vs)?;
+    if resume == Resume::WarmStart {
+        return Ok(());
+    }
+    let mut moments: std::collections::HashMap<String, Tensor> = std::collections::HashMap::new();
+    for (_, file) in MOMENT_FILES {
+        let path = dir.join(file);
+        if !path.is_file() {
+            return Err(TrainingError::BadWeights {
+                path,
+                message: "Adam's moments are missing; pass --warm-start to continue from the \
+                          weights alone (Adam restarts)"
+                    .into(),
+            });
+        }
+        let tensors = Tensor::read_safetensors(&path).map_err(|e| TrainingError::BadWeights {
             path: path.clone(),
             message: e.to_string(),
-        })?
-        .into_iter()
-        .collect();
+        })?;
+        moments.extend(tensors);
+    }
     let device = vs.device();
+    let steps = state.adam_steps.unwrap_or(state.iteration);
     for (name, adam) in names.iter().zip(optimizers.iter_mut()) {
         let mut take = |key: String| {
             moments
                 .remove(&key)
                 .map(|t| t.to_device(device))
                 .ok_or_else(|| TrainingError::BadWeights {
-                    path: path.clone(),
-                    message: format!("'{key}' is missing"),
+                    path: dir.to_owned(),
+                    message: format!("Adam moment '{key}' is missing"),
                 })
         };
         let m = take(format!("m.{name}"))?;
         let v = take(format!("v.{name}"))?;
-        adam.restore(m, v, state.iteration as i32);
+        adam.restore(m, v, steps as i32);
     }
     Ok(())
 }

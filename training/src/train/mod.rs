@@ -23,6 +23,7 @@ use crate::adain::{adain, mean_std};
 use crate::adam::Adam;
 use crate::decoder::{Decoder, LAYERS, Layer};
 use crate::vgg::Vgg;
+pub use checkpoint::Resume;
 use data::{Batch, ImageFolder, Loader, Sampling};
 use loss::{LayerScales, StyleTargets};
 pub use report::{Metrics, Record, sample_sheet};
@@ -173,6 +174,8 @@ pub struct Trainer {
     scales: LayerScales,
     iteration: u64,
     elapsed_before: f64,
+    /// The iteration this session warm-started from (weights only), for the record.
+    warm_start_at: Option<u64>,
     paths: RunPaths,
     tracker: Option<mlflow::MlflowRun>,
 }
@@ -188,18 +191,18 @@ fn images_to_tensor(bytes: &[u8], sampling: &Sampling, device: Device, kind: Kin
 
 impl Trainer {
     /// Prepares a run in `run_dir`: a fresh decoder, or the checkpoint in `resume` (a checkpoint
-    /// folder) with its optimiser state, iteration and loss scales.
+    /// folder) with its iteration, loss scales and, for [`Resume::Exact`], optimiser state.
     pub fn new(
         vgg: Vgg,
         config: TrainConfig,
         run_dir: &Path,
-        resume: Option<&Path>,
+        resume: Option<(&Path, Resume)>,
         content: &ImageFolder,
         style: &ImageFolder,
     ) -> Result<Self, TrainingError> {
         let device = vgg.device();
         let (iteration, scales, elapsed_before, state) = match resume {
-            Some(dir) => {
+            Some((dir, _)) => {
                 let state = checkpoint::read_state(dir)?;
                 (
                     state.iteration,
@@ -244,10 +247,14 @@ impl Trainer {
             .iter()
             .map(|n| Adam::new(config.lr, &variables[n]))
             .collect();
-        if let (Some(dir), Some(state)) = (resume, &state) {
-            checkpoint::restore(dir, &mut vs, &names, &mut optimizers, state)?;
+        let mut warm_start_at = None;
+        if let (Some((dir, how)), Some(state)) = (resume, &state) {
+            checkpoint::restore(dir, &mut vs, &names, &mut optimizers, state, how)?;
+            if how == Resume::WarmStart {
+                warm_start_at = Some(state.iteration);
+            }
             tracing::info!(
-                "resumed from {} at iteration {}",
+                "resumed from {} at iteration {} ({how:?})",
                 dir.display(),
                 state.iteration
             );
@@ -266,6 +273,7 @@ impl Trainer {
             scales,
             iteration,
             elapsed_before,
+            warm_start_at,
             paths: RunPaths {
                 dir: run_dir.to_owned(),
             },
@@ -462,8 +470,10 @@ impl Trainer {
                 "resize": self.config.sampling.resize,
                 "crop": self.config.sampling.crop,
                 "seed": self.config.sampling.seed,
+                "warm_start_at": self.warm_start_at,
             }),
             elapsed_s: self.elapsed_before + seconds,
+            adam_steps: self.optimizers.first().map(|a| a.state().2 as u64),
         };
         checkpoint::save(
             &self.paths.checkpoint(),

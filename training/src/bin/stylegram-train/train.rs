@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use stylegram_training::paths;
 use stylegram_training::train::data::{ImageFolder, Sampling};
 use stylegram_training::train::mlflow::MlflowRun;
-use stylegram_training::train::{Precision, TrainConfig, Trainer, iteration_flops};
+use stylegram_training::train::{Precision, Resume, TrainConfig, Trainer, iteration_flops};
 use stylegram_training::vgg::Vgg;
 
 use crate::{UsageError, parse_device};
@@ -38,6 +38,10 @@ pub struct TrainArgs {
     /// Continue from a run folder (or its checkpoint/ folder): weights, Adam state and iteration.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// With --resume: continue from the checkpoint's weights alone when its Adam moments were not
+    /// kept. Adam restarts from zero moments; the iteration count and learning-rate schedule go on.
+    #[arg(long, requires = "resume")]
+    warm_start: bool,
     /// Total iterations to reach.
     #[arg(long, default_value_t = 30_000)]
     iterations: u64,
@@ -232,7 +236,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let vgg = Vgg::load(&vgg_path, device)
         .with_context(|| format!("loading VGG weights {}", vgg_path.display()))?;
     let flops = iteration_flops(&vgg, &config.sampling)?;
-    let mut trainer = Trainer::new(vgg, config, &run_dir, resume.as_deref(), &content, &style)?;
+    let how = if args.warm_start {
+        Resume::WarmStart
+    } else {
+        Resume::Exact
+    };
+    let resume = resume.as_deref().map(|dir| (dir, how));
+    let mut trainer = Trainer::new(vgg, config, &run_dir, resume, &content, &style)?;
     if let Some(run) = tracker {
         run.log_params(&[
             ("layer_scales".into(), format!("{:?}", trainer.scales().0)),
