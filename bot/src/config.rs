@@ -1,4 +1,7 @@
-//! Bot configuration from flags and environment variables.
+//! Bot configuration from flags and environment variables (every one is listed in the README).
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use clap::Args;
 use teloxide::Bot;
 
@@ -11,6 +14,63 @@ pub struct Config {
     /// Bot API server URL (point it at the fake server for local demos and tests).
     #[arg(long, env = "TELOXIDE_API_URL")]
     pub api_url: Option<url::Url>,
+    /// Folder of fast-mode model bundles.
+    #[arg(long, env = "STYLEGRAM_MODELS", default_value = "models")]
+    pub models_dir: PathBuf,
+    /// The model to serve first [default: the first valid bundle by name].
+    #[arg(long, env = "STYLEGRAM_ACTIVE_MODEL")]
+    pub active_model: Option<String>,
+    /// Folder of preset paintings.
+    #[arg(long, env = "STYLEGRAM_STYLES", default_value = "styles")]
+    pub styles_dir: PathBuf,
+    /// VGG weights for quality mode [default: the bootstrap's, under STYLEGRAM_HOME].
+    #[arg(long, env = "STYLEGRAM_VGG")]
+    pub vgg: Option<PathBuf>,
+    /// Where the engines run: auto (CUDA when present), cpu or cuda.
+    #[arg(long, env = "STYLEGRAM_DEVICE", default_value = "auto")]
+    pub device: String,
+    /// ONNX Runtime threads per fast job (0 = one per core).
+    #[arg(long, env = "STYLEGRAM_THREADS", default_value_t = 0)]
+    pub threads: usize,
+    /// Longer side of fast-mode results in pixels.
+    #[arg(long, env = "STYLEGRAM_MAX_SIDE", default_value_t = 1024)]
+    pub max_side: u32,
+    /// Longer side of quality-mode results in pixels.
+    #[arg(long, env = "STYLEGRAM_QUALITY_SIDE", default_value_t = 512)]
+    pub quality_side: u32,
+    /// Quality-mode iteration cap [default: preset 3's].
+    #[arg(long, env = "STYLEGRAM_QUALITY_ITERATIONS")]
+    pub quality_iterations: Option<usize>,
+    /// Seconds between progress edits and previews of a quality job.
+    #[arg(long, env = "STYLEGRAM_PROGRESS_SECONDS", default_value_t = 3.0)]
+    pub progress_seconds: f64,
+    /// Fast-mode workers (jobs painted at once).
+    #[arg(long, env = "STYLEGRAM_FAST_WORKERS", default_value_t = 2)]
+    pub fast_workers: usize,
+    /// Quality-mode workers.
+    #[arg(long, env = "STYLEGRAM_QUALITY_WORKERS", default_value_t = 1)]
+    pub quality_workers: usize,
+    /// Jobs one user may start per hour.
+    #[arg(long, env = "STYLEGRAM_JOBS_PER_HOUR", default_value_t = 60)]
+    pub jobs_per_hour: usize,
+    /// Largest photo or document accepted, in megabytes (Telegram's getFile serves up to 20).
+    #[arg(long, env = "STYLEGRAM_MAX_FILE_MB", default_value_t = 20)]
+    pub max_file_mb: u32,
+    /// Telegram user ids allowed to run operator commands, comma separated.
+    #[arg(long, env = "ADMIN_IDS", value_delimiter = ',')]
+    pub admin_ids: Vec<u64>,
+    /// Address of the HTTP server for /healthz and /metrics.
+    #[arg(long, env = "STYLEGRAM_HTTP_ADDR", default_value = "127.0.0.1:9090")]
+    pub http_addr: SocketAddr,
+    /// Receive updates by webhook at this public URL instead of long polling.
+    #[arg(long, env = "STYLEGRAM_WEBHOOK_URL")]
+    pub webhook_url: Option<url::Url>,
+    /// Local address the webhook server listens on.
+    #[arg(long, env = "STYLEGRAM_WEBHOOK_ADDR", default_value = "127.0.0.1:8443")]
+    pub webhook_addr: SocketAddr,
+    /// Secret token Telegram sends with each webhook call (1-256 of A-Z, a-z, 0-9, _ and -).
+    #[arg(long, env = "STYLEGRAM_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
 }
 
 impl Config {
@@ -28,5 +88,41 @@ impl Config {
         self.api_url
             .as_ref()
             .map_or_else(|| "https://api.telegram.org".to_owned(), |u| u.to_string())
+    }
+
+    /// Checks settings that would otherwise fail later; the message says what to fix.
+    pub fn check(&self) -> Result<(), String> {
+        if self.token.as_deref().is_none_or(str::is_empty) {
+            return Err(
+                "TELOXIDE_TOKEN is not set; get a token from @BotFather and run `TELOXIDE_TOKEN=... make run`"
+                    .into(),
+            );
+        }
+        if let Some(secret) = &self.webhook_secret {
+            let valid = (1..=256).contains(&secret.len())
+                && secret
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !valid {
+                return Err(
+                    "STYLEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+                        .into(),
+                );
+            }
+        }
+        if self.fast_workers == 0 || self.quality_workers == 0 {
+            return Err(
+                "STYLEGRAM_FAST_WORKERS and STYLEGRAM_QUALITY_WORKERS must be at least 1".into(),
+            );
+        }
+        if !(self.progress_seconds > 0.0 && self.progress_seconds.is_finite()) {
+            return Err("STYLEGRAM_PROGRESS_SECONDS must be a positive number".into());
+        }
+        Ok(())
+    }
+
+    /// The largest accepted file in bytes.
+    pub fn max_file_bytes(&self) -> u64 {
+        u64::from(self.max_file_mb) << 20
     }
 }

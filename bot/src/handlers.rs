@@ -1,35 +1,542 @@
-//! The handler tree: which update goes to which function.
+//! The handler tree: commands, messages (photos, documents, text) and button presses, each read
+//! against the chat's dialogue state.
+use std::sync::Arc;
+
+use stylegram_engine::Mode;
 use teloxide::dispatching::UpdateHandler;
+use teloxide::dispatching::dialogue::{Dialogue, ErasedStorage};
 use teloxide::prelude::*;
+use teloxide::types::{InputFile, InputMedia, InputMediaPhoto, MessageId};
 use teloxide::utils::command::BotCommands;
 
-/// Commands every user can send.
-#[derive(BotCommands, Clone)]
+use crate::app::{App, FileProblem};
+use crate::i18n::{Lang, Msg, text};
+use crate::queue::{Admission, Cancelled, Job};
+use crate::session::{Draft, State, StyleChoice};
+use crate::ui::{self, Action, FollowUp, SettingChange};
+
+/// The dialogue of one chat.
+pub type Dlg = Dialogue<State, ErasedStorage<State>>;
+type HandlerResult = anyhow::Result<()>;
+
+/// Commands (operator commands answer only `ADMIN_IDS`).
+#[derive(BotCommands, Clone, Debug)]
 #[command(
     rename_rule = "lowercase",
     description = "Stylegram repaints your photo in the style of a painting."
 )]
-enum Command {
+pub enum Command {
     /// Introduction.
-    #[command(description = "what this bot does")]
+    #[command(description = "begin")]
     Start,
-    /// The command list.
-    #[command(description = "list of commands")]
+    /// Help.
+    #[command(description = "how it works")]
     Help,
+    /// Switch language.
+    #[command(description = "English / русский")]
+    Lang,
+    /// Cancel the current job.
+    #[command(description = "stop the current job")]
+    Cancel,
+    /// Per-user defaults.
+    #[command(description = "your defaults")]
+    Settings,
+    /// Operators: list models.
+    #[command(description = "operators: list models")]
+    Models,
+    /// Operators: switch the fast model.
+    #[command(description = "operators: switch the fast model")]
+    Use(String),
+    /// Operators: rescan the models folder.
+    #[command(description = "operators: rescan the models folder")]
+    Reload,
+    /// Operators: queue and latency statistics.
+    #[command(description = "operators: statistics")]
+    Stats,
 }
 
 /// The dispatcher's handler tree.
 pub fn tree() -> UpdateHandler<anyhow::Error> {
-    Update::filter_message().branch(teloxide::filter_command::<Command, _>().endpoint(command))
+    let messages = Update::filter_message()
+        .enter_dialogue::<Message, ErasedStorage<State>, State>()
+        .branch(teloxide::filter_command::<Command, _>().endpoint(command))
+        .branch(dptree::endpoint(message));
+    let callbacks = Update::filter_callback_query()
+        .enter_dialogue::<CallbackQuery, ErasedStorage<State>, State>()
+        .endpoint(callback);
+    dptree::entry().branch(messages).branch(callbacks)
 }
 
-async fn command(bot: Bot, msg: Message, cmd: Command) -> anyhow::Result<()> {
-    let text = match cmd {
-        Command::Start => "Stylegram repaints your photo in the style of a painting.\n\
-                           Photo style transfer is being set up on this server; /help lists the commands."
-            .to_owned(),
-        Command::Help => Command::descriptions().to_string(),
+async fn set(dialogue: &Dlg, state: State) -> HandlerResult {
+    dialogue
+        .update(state)
+        .await
+        .map_err(|e| anyhow::anyhow!("dialogue storage: {e}"))
+}
+
+async fn command(
+    bot: Bot,
+    msg: Message,
+    cmd: Command,
+    dialogue: Dlg,
+    app: Arc<App>,
+) -> HandlerResult {
+    let Some(user) = msg.from.as_ref() else {
+        return Ok(());
     };
-    bot.send_message(msg.chat.id, text).await?;
+    let lang = app.lang(user);
+    let chat = msg.chat.id;
+    let admin_only = matches!(
+        cmd,
+        Command::Models | Command::Use(_) | Command::Reload | Command::Stats
+    );
+    if admin_only && !app.is_admin(user.id.0) {
+        tracing::info!(user = user.id.0, "operator command refused: {cmd:?}");
+        bot.send_message(chat, text(lang, Msg::AdminOnly)).await?;
+        return Ok(());
+    }
+    let reply = match cmd {
+        Command::Start => {
+            set(&dialogue, State::Idle).await?;
+            text(lang, Msg::Start).to_owned()
+        }
+        Command::Help => text(lang, Msg::Help).to_owned(),
+        Command::Lang => {
+            let new = lang.other();
+            app.settings.update(user.id.0, |s| s.lang = Some(new));
+            text(new, Msg::LangSwitched).to_owned()
+        }
+        Command::Cancel => {
+            set(&dialogue, State::Idle).await?;
+            cancel(&bot, &app, user.id.0, lang).await;
+            return Ok(());
+        }
+        Command::Settings => {
+            let settings = app.settings.get(user.id.0);
+            bot.send_message(chat, ui::settings_text(&settings, lang))
+                .reply_markup(ui::settings_keyboard(&settings, lang))
+                .await?;
+            return Ok(());
+        }
+        Command::Models => models_text(&app),
+        Command::Use(name) => {
+            let engine = app.engine.clone();
+            let name = name.trim().to_owned();
+            let wanted = name.clone();
+            match tokio::task::spawn_blocking(move || engine.use_model(&wanted)).await? {
+                Ok(()) => format!("Now serving {name}."),
+                Err(e) => format!("Kept {}: {e}", active_model(&app)),
+            }
+        }
+        Command::Reload => {
+            let engine = app.engine.clone();
+            match tokio::task::spawn_blocking(move || engine.reload()).await? {
+                Ok(changed) if changed.is_empty() => {
+                    format!("No model changed.\n\n{}", models_text(&app))
+                }
+                Ok(changed) => format!(
+                    "Revalidated: {}\n\n{}",
+                    changed.join(", "),
+                    models_text(&app)
+                ),
+                Err(e) => format!("Reload failed: {e}"),
+            }
+        }
+        Command::Stats => crate::ops::stats_text(&app),
+    };
+    bot.send_message(chat, reply).await?;
     Ok(())
+}
+
+fn active_model(app: &App) -> String {
+    app.engine
+        .models()
+        .into_iter()
+        .find(|m| m.active)
+        .map_or_else(|| "none".into(), |m| m.name)
+}
+
+fn models_text(app: &App) -> String {
+    let lines: Vec<String> = app
+        .engine
+        .models()
+        .into_iter()
+        .map(|m| {
+            let version = m.version.as_deref().unwrap_or("?");
+            match (&m.problem, m.active) {
+                (Some(p), true) => {
+                    format!("⚠ {} {version} (serving the last valid load): {p}", m.name)
+                }
+                (Some(p), false) => format!("⚠ {}: {p}", m.name),
+                (None, true) => format!("✅ {} {version} (active)", m.name),
+                (None, false) => format!("◻ {} {version}", m.name),
+            }
+        })
+        .collect();
+    format!("Models:\n{}", lines.join("\n"))
+}
+
+async fn cancel(bot: &Bot, app: &App, user: u64, lang: Lang) {
+    let chat = ChatId(user as i64);
+    match app.queue.cancel(user) {
+        Cancelled::Waiting(job) => {
+            if let Some(status) = job.status_message {
+                let _ = bot
+                    .edit_message_text(chat, MessageId(status), text(lang, Msg::Cancelled))
+                    .await;
+            }
+            let _ = bot.send_message(chat, text(lang, Msg::Cancelled)).await;
+        }
+        Cancelled::Running(_) => {
+            let _ = bot.send_message(chat, text(lang, Msg::Cancelled)).await;
+        }
+        Cancelled::Nothing => {
+            let _ = bot
+                .send_message(chat, text(lang, Msg::NothingToCancel))
+                .await;
+        }
+    }
+}
+
+/// The picture in a message: its file id and declared size, or why it is not usable.
+fn picture(msg: &Message) -> Option<Result<(String, u64), FileProblem>> {
+    if let Some(sizes) = msg.photo() {
+        let largest = sizes.iter().max_by_key(|p| p.width * p.height)?;
+        return Some(Ok((
+            largest.file.id.0.clone(),
+            u64::from(largest.file.size),
+        )));
+    }
+    let doc = msg.document()?;
+    let mime_ok = doc.mime_type.as_ref().is_some_and(|m| m.type_() == "image");
+    let name_ok = doc.file_name.as_deref().is_some_and(|n| {
+        let n = n.to_ascii_lowercase();
+        [
+            ".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff",
+        ]
+        .iter()
+        .any(|e| n.ends_with(e))
+    });
+    if !(mime_ok || name_ok) {
+        return Some(Err(FileProblem::NotAnImage(format!(
+            "document of type {}",
+            doc.mime_type
+                .as_ref()
+                .map_or("unknown".to_owned(), ToString::to_string)
+        ))));
+    }
+    Some(Ok((doc.file.id.0.clone(), u64::from(doc.file.size))))
+}
+
+async fn message(
+    bot: Bot,
+    msg: Message,
+    dialogue: Dlg,
+    state: State,
+    app: Arc<App>,
+) -> HandlerResult {
+    let Some(user) = msg.from.as_ref() else {
+        return Ok(());
+    };
+    let lang = app.lang(user);
+    let chat = msg.chat.id;
+    let file = match picture(&msg) {
+        None => {
+            let hint = match state {
+                State::ChoosingStyle { .. } | State::AwaitingStylePicture { .. } => {
+                    Msg::ChooseStyle
+                }
+                State::ChoosingMix { .. } => Msg::SendMixPicture,
+                State::Idle | State::Options { .. } => Msg::SendPhotoFirst,
+            };
+            bot.send_message(chat, text(lang, hint)).await?;
+            return Ok(());
+        }
+        Some(Err(problem)) => {
+            tracing::info!(user = user.id.0, "file refused: {problem:?}");
+            bot.send_message(chat, text(lang, problem.message()))
+                .await?;
+            return Ok(());
+        }
+        Some(Ok((id, size))) => match app.checked_image(&bot, &id, Some(size)).await {
+            Ok(()) => id,
+            Err(problem) => {
+                tracing::info!(user = user.id.0, "picture refused: {problem:?}");
+                bot.send_message(chat, text(lang, problem.message()))
+                    .await?;
+                return Ok(());
+            }
+        },
+    };
+    match state {
+        State::ChoosingStyle { mut draft } | State::AwaitingStylePicture { mut draft } => {
+            draft.style = Some(StyleChoice::Picture(file));
+            show_options(&bot, &app, chat, lang, &dialogue, draft).await
+        }
+        State::ChoosingMix { mut draft } => {
+            draft.mix = Some(StyleChoice::Picture(file));
+            show_options(&bot, &app, chat, lang, &dialogue, draft).await
+        }
+        State::Idle | State::Options { .. } => {
+            let draft = Draft::new(file, &app.settings.get(user.id.0));
+            set(&dialogue, State::ChoosingStyle { draft }).await?;
+            send_gallery(&bot, &app, chat, lang, Msg::ChooseStyle).await
+        }
+    }
+}
+
+async fn gallery_picture(app: &Arc<App>, page: usize) -> anyhow::Result<Vec<u8>> {
+    let ids = ui::page_ids(app, page);
+    let engine = app.engine.clone();
+    let picture = tokio::task::spawn_blocking(move || engine.gallery(&ids)).await??;
+    Ok(picture.jpeg)
+}
+
+async fn send_gallery(
+    bot: &Bot,
+    app: &Arc<App>,
+    chat: ChatId,
+    lang: Lang,
+    caption: Msg,
+) -> HandlerResult {
+    let jpeg = gallery_picture(app, 0).await?;
+    bot.send_photo(chat, InputFile::memory(jpeg).file_name("styles.jpg"))
+        .caption(text(lang, caption))
+        .reply_markup(ui::gallery_keyboard(app, 0, lang))
+        .await?;
+    Ok(())
+}
+
+async fn show_options(
+    bot: &Bot,
+    app: &App,
+    chat: ChatId,
+    lang: Lang,
+    dialogue: &Dlg,
+    draft: Draft,
+) -> HandlerResult {
+    bot.send_message(chat, ui::options_text(app, &draft, lang))
+        .reply_markup(ui::options_keyboard(&draft, lang))
+        .await?;
+    set(dialogue, State::Options { draft }).await
+}
+
+async fn edit_options(bot: &Bot, app: &App, at: (ChatId, MessageId), lang: Lang, draft: &Draft) {
+    let _ = bot
+        .edit_message_text(at.0, at.1, ui::options_text(app, draft, lang))
+        .reply_markup(ui::options_keyboard(draft, lang))
+        .await;
+}
+
+/// Queues `draft` for `user`, with a status message for quality jobs and for fast jobs that must
+/// wait. Returns the message for the button's answer, if any.
+async fn submit(
+    bot: &Bot,
+    app: &App,
+    user: u64,
+    lang: Lang,
+    draft: Draft,
+) -> anyhow::Result<Option<Msg>> {
+    let chat = ChatId(user as i64);
+    let mode = draft.mode;
+    let [fast, quality] = app.queue.depths();
+    let (_, waiting, running) = if mode == Mode::Fast { fast } else { quality };
+    let workers = match mode {
+        Mode::Fast => app.config.fast_workers,
+        Mode::Quality => app.config.quality_workers,
+    };
+    let must_wait = waiting + running >= workers;
+    let status_message = if mode == Mode::Quality || must_wait {
+        let position = (waiting + running + 1).saturating_sub(workers);
+        let m = bot
+            .send_message(chat, ui::queued_text(lang, position))
+            .reply_markup(ui::cancel_keyboard(lang))
+            .await?;
+        Some(m.id.0)
+    } else {
+        None
+    };
+    let job = Job {
+        id: 0,
+        user,
+        chat: chat.0,
+        lang,
+        draft,
+        status_message,
+    };
+    let refusal = match app.queue.submit(job) {
+        Admission::Queued { .. } => return Ok(None),
+        Admission::Busy => Msg::Busy,
+        Admission::RateLimited => Msg::RateLimited,
+    };
+    match status_message {
+        Some(id) => {
+            bot.edit_message_text(chat, MessageId(id), text(lang, refusal))
+                .await?;
+        }
+        None => {
+            bot.send_message(chat, text(lang, refusal)).await?;
+        }
+    }
+    Ok(Some(refusal))
+}
+
+async fn callback(
+    bot: Bot,
+    q: CallbackQuery,
+    dialogue: Dlg,
+    state: State,
+    app: Arc<App>,
+) -> HandlerResult {
+    let user = q.from.id.0;
+    let lang = app.lang(&q.from);
+    let chat = ChatId(user as i64);
+    let at = q.message.as_ref().map(|m| (m.chat().id, m.id()));
+    let action = Action::parse(q.data.as_deref().unwrap_or(""));
+    let mut answer: Option<Msg> = None;
+    match (action, state) {
+        (Action::Page(page), State::ChoosingStyle { .. } | State::ChoosingMix { .. }) => {
+            let page = page.min(ui::pages(&app) - 1);
+            if let Some((c, m)) = at {
+                let jpeg = gallery_picture(&app, page).await?;
+                let media = InputMedia::Photo(
+                    InputMediaPhoto::new(InputFile::memory(jpeg).file_name("styles.jpg"))
+                        .caption(text(lang, Msg::ChooseStyle)),
+                );
+                bot.edit_message_media(c, m, media)
+                    .reply_markup(ui::gallery_keyboard(&app, page, lang))
+                    .await?;
+            }
+        }
+        (
+            Action::Preset(id),
+            State::ChoosingStyle { mut draft } | State::AwaitingStylePicture { mut draft },
+        ) if app.presets.iter().any(|p| p.id == id) => {
+            draft.style = Some(StyleChoice::Preset(id));
+            show_options(&bot, &app, chat, lang, &dialogue, draft).await?;
+        }
+        (Action::Preset(id), State::ChoosingMix { mut draft })
+            if app.presets.iter().any(|p| p.id == id) =>
+        {
+            draft.mix = Some(StyleChoice::Preset(id));
+            show_options(&bot, &app, chat, lang, &dialogue, draft).await?;
+        }
+        (Action::OwnStyle, State::ChoosingStyle { draft }) => {
+            set(&dialogue, State::AwaitingStylePicture { draft }).await?;
+            bot.send_message(chat, text(lang, Msg::SendStylePicture))
+                .await?;
+        }
+        (Action::OwnStyle, State::ChoosingMix { .. } | State::AwaitingStylePicture { .. }) => {
+            bot.send_message(chat, text(lang, Msg::SendStylePicture))
+                .await?;
+        }
+        (Action::Mode(mode), State::Options { mut draft }) => {
+            draft.mode = mode;
+            change_options(&bot, &app, at, lang, &dialogue, draft).await?;
+        }
+        (Action::Strength(k), State::Options { mut draft }) => {
+            draft.strength = k;
+            change_options(&bot, &app, at, lang, &dialogue, draft).await?;
+        }
+        (Action::Colors, State::Options { mut draft }) => {
+            draft.preserve_colors = !draft.preserve_colors;
+            change_options(&bot, &app, at, lang, &dialogue, draft).await?;
+        }
+        (Action::Mix, State::Options { mut draft }) => {
+            if draft.mix.take().is_some() {
+                change_options(&bot, &app, at, lang, &dialogue, draft).await?;
+            } else {
+                set(&dialogue, State::ChoosingMix { draft }).await?;
+                send_gallery(&bot, &app, chat, lang, Msg::SendMixPicture).await?;
+            }
+        }
+        (Action::Go, State::Options { draft }) => {
+            if let Some((c, m)) = at {
+                let _ = bot.edit_message_reply_markup(c, m).await;
+            }
+            set(&dialogue, State::Idle).await?;
+            answer = submit(&bot, &app, user, lang, draft).await?;
+        }
+        (Action::Cancel, _) => {
+            set(&dialogue, State::Idle).await?;
+            cancel(&bot, &app, user, lang).await;
+        }
+        (Action::Result(id, follow), _) => {
+            answer = follow_up(&bot, &app, &dialogue, user, lang, id, follow).await?;
+        }
+        (Action::Setting(change), _) => {
+            let settings = app.settings.update(user, |s| match change {
+                SettingChange::Mode(m) => s.mode = m,
+                SettingChange::Strength(k) => s.strength = k,
+                SettingChange::Colors => s.preserve_colors = !s.preserve_colors,
+                SettingChange::Lang => s.lang = Some(lang.other()),
+            });
+            let lang = settings.lang.unwrap_or(lang);
+            if let Some((c, m)) = at {
+                let _ = bot
+                    .edit_message_text(c, m, ui::settings_text(&settings, lang))
+                    .reply_markup(ui::settings_keyboard(&settings, lang))
+                    .await;
+            }
+            answer = Some(Msg::Saved);
+        }
+        _ => answer = Some(Msg::Expired),
+    }
+    let mut reply = bot.answer_callback_query(q.id.clone());
+    if let Some(msg) = answer {
+        reply = reply.text(text(lang, msg));
+    }
+    reply.await?;
+    Ok(())
+}
+
+async fn change_options(
+    bot: &Bot,
+    app: &App,
+    at: Option<(ChatId, MessageId)>,
+    lang: Lang,
+    dialogue: &Dlg,
+    draft: Draft,
+) -> HandlerResult {
+    if let Some(at) = at {
+        edit_options(bot, app, at, lang, &draft).await;
+    }
+    set(dialogue, State::Options { draft }).await
+}
+
+async fn follow_up(
+    bot: &Bot,
+    app: &Arc<App>,
+    dialogue: &Dlg,
+    user: u64,
+    lang: Lang,
+    id: u64,
+    follow: FollowUp,
+) -> anyhow::Result<Option<Msg>> {
+    let chat = ChatId(user as i64);
+    let Some(done) = app.results.get(&id.to_string()).filter(|d| d.user == user) else {
+        return Ok(Some(Msg::Expired));
+    };
+    let mut draft = done.draft.clone();
+    match follow {
+        FollowUp::AsFile => {
+            bot.send_document(
+                chat,
+                InputFile::memory(done.jpeg.clone()).file_name(format!("stylegram-{id}.jpg")),
+            )
+            .await?;
+            return Ok(None);
+        }
+        FollowUp::Another => {
+            draft.style = None;
+            draft.mix = None;
+            set(dialogue, State::ChoosingStyle { draft }).await?;
+            send_gallery(bot, app, chat, done.lang, Msg::ChooseStyle).await?;
+            return Ok(None);
+        }
+        FollowUp::Stronger => draft.strength = (draft.strength + 1).min(5),
+        FollowUp::Weaker => draft.strength = draft.strength.saturating_sub(1).max(1),
+        FollowUp::Quality => draft.mode = Mode::Quality,
+    }
+    submit(bot, app, user, lang, draft).await
 }

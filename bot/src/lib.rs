@@ -1,15 +1,60 @@
-//! The Telegram transport for Stylegram: long polling, commands and (to come) the style-transfer
-//! conversation and job queue. Knows nothing of tensors.
+//! The Telegram transport for Stylegram: the conversation, the job queue and its workers, operator
+//! commands, health and metrics. It reaches the engines only through [`stylegram_engine::Engine`]
+//! and knows nothing of tensors.
 
+pub mod app;
 pub mod config;
-mod handlers;
+pub mod handlers;
+pub mod i18n;
+pub mod ops;
+pub mod queue;
+pub mod session;
+pub mod store;
+pub mod ui;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 pub use config::Config;
 
+use stylegram_engine::Engine;
+use teloxide::dispatching::dialogue::{ErasedStorage, InMemStorage, Storage};
 use teloxide::prelude::*;
+use teloxide::update_listeners::webhooks;
+use teloxide::utils::command::BotCommands;
 
-/// Connects to the Bot API, checks the token, and serves updates until Ctrl-C.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+use crate::session::State;
+
+/// The engines on this machine, as configured.
+pub fn local_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
+    let engine =
+        stylegram_training::serve::LocalEngine::open(stylegram_training::serve::LocalConfig {
+            models_dir: config.models_dir.clone(),
+            active_model: config.active_model.clone(),
+            styles_dir: config.styles_dir.clone(),
+            device: config.device.clone(),
+            threads: config.threads,
+            fast_max_side: config.max_side,
+            quality_size: config.quality_side,
+            quality_iterations: config.quality_iterations,
+            vgg: config
+                .vgg
+                .clone()
+                .unwrap_or_else(stylegram_training::paths::vgg_weights),
+            preview_interval: Duration::from_secs_f64(config.progress_seconds),
+            limits: stylegram_inference::images::ImageLimits::default(),
+        })
+        .map_err(|e| anyhow::anyhow!("cannot start the engines: {e}"))?;
+    Ok(Arc::new(engine))
+}
+
+/// Connects to the Bot API, then starts the engines (`engine`), the workers and the health server,
+/// and serves updates (long polling, or the webhook when configured) until Ctrl-C.
+pub async fn run(
+    config: Config,
+    engine: impl FnOnce(&Config) -> anyhow::Result<Arc<dyn Engine>>,
+) -> anyhow::Result<()> {
     let bot = config.bot();
     let me = bot.get_me().await.map_err(|e| {
         anyhow::anyhow!(
@@ -17,11 +62,50 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             config.api_url_display()
         )
     })?;
-    tracing::info!(username = %me.username(), api = %config.api_url_display(), "bot connected, polling for updates");
-    Dispatcher::builder(bot, handlers::tree())
+    let engine = engine(&config)?;
+    let app = Arc::new(app::App::new(engine, config.clone()));
+    ops::serve(config.http_addr, app.clone())
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot serve health and metrics on {}: {e}",
+                config.http_addr
+            )
+        })?;
+    worker::spawn(app.clone(), bot.clone());
+    if let Err(e) = bot.set_my_commands(handlers::Command::bot_commands()).await {
+        tracing::warn!("cannot set the command list: {e}");
+    }
+    let storage: Arc<ErasedStorage<State>> = InMemStorage::<State>::new().erase();
+    let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::tree())
+        .dependencies(dptree::deps![app, storage])
+        .default_handler(|_| async {})
+        .error_handler(LoggingErrorHandler::with_custom_text(
+            "update handler failed",
+        ))
         .enable_ctrlc_handler()
-        .build()
-        .dispatch()
-        .await;
+        .build();
+    match &config.webhook_url {
+        Some(url) => {
+            let mut options = webhooks::Options::new(config.webhook_addr, url.clone());
+            if let Some(secret) = &config.webhook_secret {
+                options = options.secret_token(secret.clone());
+            }
+            let listener = webhooks::axum(bot, options)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot set up the webhook at {url}: {e}"))?;
+            tracing::info!(username = %me.username(), %url, "bot connected, receiving updates by webhook");
+            dispatcher
+                .dispatch_with_listener(
+                    listener,
+                    LoggingErrorHandler::with_custom_text("webhook listener failed"),
+                )
+                .await;
+        }
+        None => {
+            tracing::info!(username = %me.username(), api = %config.api_url_display(), "bot connected, polling for updates");
+            dispatcher.dispatch().await;
+        }
+    }
     Ok(())
 }

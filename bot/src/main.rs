@@ -4,7 +4,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use stylegram_bot::Config;
 
-/// Stylegram's Telegram bot. Needs TELOXIDE_TOKEN; TELOXIDE_API_URL points it at another Bot API server.
+/// Stylegram's Telegram bot: fast (AdaIN) and quality (Gatys) style transfer for photos. Needs
+/// TELOXIDE_TOKEN; TELOXIDE_API_URL points it at another Bot API server (e.g. the fake one).
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
@@ -19,10 +20,8 @@ fn main() -> ExitCode {
         )
         .init();
     let config = Cli::parse().config;
-    if config.token.as_deref().is_none_or(str::is_empty) {
-        eprintln!(
-            "stylegram-bot: TELOXIDE_TOKEN is not set; get a token from @BotFather and run `TELOXIDE_TOKEN=... make run`"
-        );
+    if let Err(problem) = config.check() {
+        eprintln!("stylegram-bot: {problem}");
         return ExitCode::from(2);
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -32,7 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(stylegram_bot::run(config)) {
+    match runtime.block_on(stylegram_bot::run(config, stylegram_bot::local_engine)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("stylegram-bot: {e:#}");

@@ -13,6 +13,7 @@ pub mod gatys;
 pub mod import;
 pub mod paths;
 pub mod plots;
+pub mod serve;
 pub mod tensors;
 pub mod train;
 pub mod vgg;

@@ -66,6 +66,7 @@ fn write_bundle(dir: &Path, vgg: &Vgg, weights: &HashMap<String, Tensor>) -> Man
                 layer_scales: [1.0; 4],
                 recipe: serde_json::json!({}),
                 elapsed_s: 0.0,
+                adam_steps: None,
             },
             data: "none".into(),
             hardware: "test".into(),

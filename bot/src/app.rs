@@ -1,0 +1,154 @@
+//! The bot's shared context: the engine, the queue, the stores and the statistics, and the helpers
+//! every handler and worker uses (language, file downloads).
+use std::sync::Arc;
+
+use stylegram_engine::{Engine, PresetInfo};
+use teloxide::net::Download;
+use teloxide::prelude::*;
+use teloxide::types::{FileId, User};
+
+use crate::config::Config;
+use crate::i18n::{Lang, Msg};
+use crate::ops::Stats;
+use crate::queue::Queue;
+use crate::session::SettingsStore;
+use crate::store::{Bounded, Finished};
+
+/// Bytes of downloaded files kept in memory.
+const FILE_CACHE_BYTES: usize = 256 << 20;
+/// Bytes of finished results kept for their buttons.
+const RESULT_CACHE_BYTES: usize = 256 << 20;
+
+/// Everything the handlers and workers share.
+pub struct App {
+    /// The style-transfer engines.
+    pub engine: Arc<dyn Engine>,
+    /// The preset paintings, in gallery order.
+    pub presets: Vec<PresetInfo>,
+    /// The job queue.
+    pub queue: Queue,
+    /// Job statistics.
+    pub stats: Stats,
+    /// Per-user defaults.
+    pub settings: SettingsStore,
+    /// Downloaded files by Telegram file id.
+    pub files: Bounded<Vec<u8>>,
+    /// Finished jobs by job id.
+    pub results: Bounded<Finished>,
+    /// The configuration.
+    pub config: Config,
+}
+
+/// Why a user's file could not be used.
+#[derive(Debug)]
+pub enum FileProblem {
+    /// Over the size limit.
+    TooLarge,
+    /// Not a picture we can read (with the engine's reason).
+    NotAnImage(String),
+    /// The Bot API failed.
+    Transport(String),
+}
+
+impl FileProblem {
+    /// The message for the user.
+    pub fn message(&self) -> Msg {
+        match self {
+            FileProblem::TooLarge => Msg::TooLarge,
+            FileProblem::NotAnImage(_) => Msg::NotAnImage,
+            FileProblem::Transport(_) => Msg::Failed,
+        }
+    }
+}
+
+impl App {
+    /// A context around `engine`.
+    pub fn new(engine: Arc<dyn Engine>, config: Config) -> Self {
+        App {
+            presets: engine.presets(),
+            engine,
+            queue: Queue::new(config.jobs_per_hour),
+            stats: Stats::default(),
+            settings: SettingsStore::default(),
+            files: Bounded::new(FILE_CACHE_BYTES),
+            results: Bounded::new(RESULT_CACHE_BYTES),
+            config,
+        }
+    }
+
+    /// The language to answer `user` in: their /lang choice, else their client's language.
+    pub fn lang(&self, user: &User) -> Lang {
+        self.settings
+            .get(user.id.0)
+            .lang
+            .unwrap_or_else(|| Lang::from_code(user.language_code.as_deref()))
+    }
+
+    /// Whether `user` may run operator commands.
+    pub fn is_admin(&self, user: u64) -> bool {
+        self.config.admin_ids.contains(&user)
+    }
+
+    /// A preset's title in `lang`.
+    pub fn preset_title(&self, id: &str, lang: Lang) -> String {
+        self.presets.iter().find(|p| p.id == id).map_or_else(
+            || id.to_owned(),
+            |p| match lang {
+                Lang::En => p.title_en.clone(),
+                Lang::Ru => p.title_ru.clone(),
+            },
+        )
+    }
+
+    /// The bytes of a Telegram file (from the cache or downloaded), refusing files over the limit
+    /// before downloading them.
+    pub async fn file_bytes(
+        &self,
+        bot: &Bot,
+        file_id: &str,
+        declared_size: Option<u64>,
+    ) -> Result<Arc<Vec<u8>>, FileProblem> {
+        if let Some(bytes) = self.files.get(file_id) {
+            return Ok(bytes);
+        }
+        let limit = self.config.max_file_bytes();
+        if declared_size.is_some_and(|s| s > limit) {
+            return Err(FileProblem::TooLarge);
+        }
+        let file = bot
+            .get_file(FileId(file_id.to_owned()))
+            .await
+            .map_err(|e| FileProblem::Transport(e.to_string()))?;
+        if u64::from(file.size) > limit && file.size != u32::MAX {
+            return Err(FileProblem::TooLarge);
+        }
+        let mut bytes = Vec::new();
+        bot.download_file(&file.path, &mut bytes)
+            .await
+            .map_err(|e| FileProblem::Transport(e.to_string()))?;
+        if bytes.len() as u64 > limit {
+            return Err(FileProblem::TooLarge);
+        }
+        let bytes = Arc::new(bytes);
+        self.files
+            .insert(file_id.to_owned(), bytes.clone(), bytes.len());
+        Ok(bytes)
+    }
+
+    /// Downloads a user's picture and checks that the engine can read it.
+    pub async fn checked_image(
+        &self,
+        bot: &Bot,
+        file_id: &str,
+        declared_size: Option<u64>,
+    ) -> Result<(), FileProblem> {
+        let bytes = self.file_bytes(bot, file_id, declared_size).await?;
+        let engine = self.engine.clone();
+        let checked = tokio::task::spawn_blocking(move || engine.check_image(&bytes))
+            .await
+            .map_err(|e| FileProblem::Transport(e.to_string()))?;
+        checked
+            .map(|_| ())
+            .map_err(|e| FileProblem::NotAnImage(e.to_string()))
+    }
+}

@@ -1,0 +1,121 @@
+//! Helpers for the bot's end-to-end tests: the real `stylegram-bot` process against the fake Bot
+//! API server, with real pictures.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fake_bot_api::{Event, EventKind, FakeBotApi, FakeUser};
+
+/// Patience for anything the bot does (generous: tests share two CPU cores).
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// A file under the data folder: `STYLEGRAM_DATA`, default `../shared/data` beside the repository.
+pub fn data(path: &str) -> PathBuf {
+    std::env::var_os("STYLEGRAM_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+        .join(path)
+}
+
+/// A path in the repository.
+pub fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+/// A test photo's bytes and size.
+pub fn photo(name: &str) -> (Vec<u8>, u32, u32) {
+    let bytes = std::fs::read(data(&format!("test/content/{name}"))).unwrap();
+    let image = image::load_from_memory(&bytes).unwrap();
+    (bytes, image.width(), image.height())
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The bot process; killed when dropped.
+pub struct BotProcess {
+    /// The child process.
+    pub child: Child,
+    /// Its /healthz and /metrics address.
+    pub http: String,
+}
+
+impl Drop for BotProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `stylegram-bot` against `api` with small, quick engine settings plus `env`, and waits
+/// until it polls (or, with a webhook, registers it).
+pub async fn start_bot(api: &FakeBotApi, env: &[(&str, String)]) -> BotProcess {
+    let http_port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stylegram-bot"));
+    cmd.env("TELOXIDE_TOKEN", "123:TEST")
+        .env("TELOXIDE_API_URL", &api.url)
+        .env("STYLEGRAM_MODELS", repo("models"))
+        .env("STYLEGRAM_STYLES", repo("styles"))
+        .env("STYLEGRAM_DEVICE", "cpu")
+        .env("STYLEGRAM_THREADS", "1")
+        .env("STYLEGRAM_MAX_SIDE", "128")
+        .env("STYLEGRAM_QUALITY_SIDE", "64")
+        .env("STYLEGRAM_QUALITY_ITERATIONS", "30")
+        .env("STYLEGRAM_PROGRESS_SECONDS", "0.2")
+        .env("STYLEGRAM_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+        .env("ADMIN_IDS", "1")
+        .env("RUST_LOG", "stylegram_bot=debug,warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("stylegram-bot starts");
+    let bot = BotProcess {
+        child,
+        http: format!("http://127.0.0.1:{http_port}"),
+    };
+    let state = api.state.clone();
+    let ready = fake_bot_api::eventually(WAIT, move || {
+        state.calls("getupdates") > 0 || state.webhook().is_some()
+    })
+    .await;
+    assert!(ready, "the bot never started polling");
+    bot
+}
+
+/// Waits for the next event of `kind` in the user's chat whose text contains `needle`.
+pub async fn expect(user: &mut FakeUser, kind: EventKind, needle: &str) -> Event {
+    let found = user
+        .wait(WAIT, |e| e.kind == kind && e.text.contains(needle))
+        .await;
+    found.unwrap_or_else(|| {
+        panic!(
+            "no {kind:?} containing '{needle}'; the chat was:\n{:#?}",
+            user.history()
+        )
+    })
+}
+
+/// Sends a photo and picks the first preset: returns the options panel.
+pub async fn photo_to_options(user: &mut FakeUser, photo_name: &str) -> Event {
+    let (bytes, w, h) = photo(photo_name);
+    user.photo(bytes, w, h);
+    let gallery = expect(user, EventKind::Photo, "").await;
+    assert!(
+        image::load_from_memory(gallery.bytes.as_deref().unwrap()).is_ok(),
+        "the gallery is a picture"
+    );
+    user.press(&gallery, "1. ");
+    expect(user, EventKind::Text, "").await
+}
