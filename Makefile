@@ -8,12 +8,18 @@ ENV_FILE := $(STYLEGRAM_HOME)/env.sh
 CARGO := source $(ENV_FILE) && cargo
 VGG := $(STYLEGRAM_HOME)/vgg16.safetensors
 
-.PHONY: run test bootstrap bootstrap-test build vgg lint fmt doctor bench-gatys bench-fast
+.PHONY: run demo test bootstrap bootstrap-test build vgg lint fmt doctor bench-gatys bench-fast
 
 ## run: bootstrap, build, and start stylegram-bot (needs TELOXIDE_TOKEN; honours TELOXIDE_API_URL)
 run: bootstrap
 	@$(CARGO) build --release --bin stylegram-bot
 	@source $(ENV_FILE) && exec target/release/stylegram-bot
+
+## demo: the bot against the fake Bot API server; chat at http://127.0.0.1:8081/
+demo: bootstrap
+	@$(CARGO) build --release --bin stylegram-bot --bin fake-bot-api
+	@target/release/fake-bot-api & trap "kill $$!" EXIT; sleep 1; \
+	  source $(ENV_FILE) && TELOXIDE_TOKEN=123:demo TELOXIDE_API_URL=http://127.0.0.1:8081/ target/release/stylegram-bot
 
 ## test: bootstrap (with redis-server), build, import the VGG weights, run every test
 test: bootstrap-test vgg

@@ -175,12 +175,20 @@ async fn operator_commands_answer_admins_only_and_health_and_metrics_are_served(
 
     let health = reqwest::get(format!("{}/healthz", bot.http)).await.unwrap();
     assert_eq!(health.status(), 200);
-    let metrics = reqwest::get(format!("{}/metrics", bot.http))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The job is counted just after its photo is sent: poll briefly.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = reqwest::get(format!("{}/metrics", bot.http))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("stylegram_jobs_total{mode=\"fast\",outcome=\"done\"} 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(
         metrics.contains("stylegram_jobs_total{mode=\"fast\",outcome=\"done\"} 1"),
         "{metrics}"
