@@ -8,7 +8,7 @@ ENV_FILE := $(STYLEGRAM_HOME)/env.sh
 CARGO := source $(ENV_FILE) && cargo
 VGG := $(STYLEGRAM_HOME)/vgg16.safetensors
 
-.PHONY: run demo test bootstrap bootstrap-test build vgg lint fmt doctor bench-gatys bench-fast
+.PHONY: run demo test bootstrap bootstrap-test build vgg lint fmt doctor bench-gatys bench-fast bench-bot
 
 ## run: bootstrap, build, and start stylegram-bot (needs TELOXIDE_TOKEN; honours TELOXIDE_API_URL)
 run: bootstrap
@@ -48,6 +48,11 @@ bench-gatys: bootstrap vgg
 bench-fast: bootstrap
 	@$(CARGO) build --release --bin stylegram
 	@source $(ENV_FILE) && target/release/stylegram bench
+
+## bench-bot: 50 users at once in fast mode against the bot through the fake Bot API (writes docs/bot-benchmark.md)
+bench-bot: bootstrap
+	@$(CARGO) build --release --bin stylegram-bot --bin bot-load
+	@source $(ENV_FILE) && target/release/bot-load
 
 doctor: bootstrap
 	@$(CARGO) run --quiet --bin stylegram-train -- doctor

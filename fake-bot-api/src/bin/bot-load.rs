@@ -1,0 +1,159 @@
+//! `bot-load`: many users at once against the real bot process, through the fake Bot API. Each user
+//! sends a photo, picks a preset and presses Go (fast mode); the table says whether everyone got a
+//! result, how long it took, the bot's peak memory and its own overhead per job (from /metrics).
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use fake_bot_api::{EventKind, FakeBotApi, FakeUser};
+
+/// Load test for stylegram-bot: N users send a photo at once in fast mode.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The bot binary.
+    #[arg(long, default_value = "target/release/stylegram-bot")]
+    bot: PathBuf,
+    /// Users sending at once.
+    #[arg(long, default_value_t = 50)]
+    users: usize,
+    /// The photo every user sends.
+    #[arg(long, default_value = "../shared/data/test/content/koala.jpg")]
+    photo: PathBuf,
+    /// Fast-mode workers in the bot.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Longer side of results.
+    #[arg(long, default_value_t = 512)]
+    max_side: u32,
+    /// Give up on a user after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+    /// Where the Markdown table goes.
+    #[arg(long, default_value = "docs/bot-benchmark.md")]
+    out: PathBuf,
+}
+
+async fn one_user(mut user: FakeUser, photo: Vec<u8>, timeout: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    user.photo(photo, 0, 0);
+    let gallery = user.wait(timeout, |e| e.kind == EventKind::Photo).await?;
+    user.press(&gallery, "1. ");
+    let options = user.wait(timeout, |e| e.kind == EventKind::Text).await?;
+    user.press(&options, "Go");
+    user.wait(timeout, |e| {
+        e.kind == EventKind::Photo && e.text.contains('⚡')
+    })
+    .await?;
+    Some(start.elapsed())
+}
+
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let photo = std::fs::read(&cli.photo).with_context(|| format!("{}", cli.photo.display()))?;
+    let api = FakeBotApi::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let http = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let mut bot = Command::new(&cli.bot)
+        .env("TELOXIDE_TOKEN", "123:LOAD")
+        .env("TELOXIDE_API_URL", &api.url)
+        .env("STYLEGRAM_HTTP_ADDR", http.to_string())
+        .env("STYLEGRAM_FAST_WORKERS", cli.workers.to_string())
+        .env("STYLEGRAM_MAX_SIDE", cli.max_side.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", cli.bot.display()))?;
+    let state = api.state.clone();
+    if !fake_bot_api::eventually(Duration::from_secs(60), move || {
+        state.calls("getupdates") > 0
+    })
+    .await
+    {
+        let _ = bot.kill();
+        bail!("the bot never started polling");
+    }
+    let timeout = Duration::from_secs(cli.timeout);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..cli.users)
+        .map(|i| {
+            let user = api.user(100_000 + i as i64, "en");
+            tokio::spawn(one_user(user, photo.clone(), timeout))
+        })
+        .collect();
+    let mut times = Vec::new();
+    for task in tasks {
+        if let Ok(Some(t)) = task.await {
+            times.push(t.as_secs_f64());
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let metrics = reqwest::get(format!("http://{http}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let rss = peak_rss_mb(bot.id());
+    let _ = bot.kill();
+    let _ = bot.wait();
+    times.sort_by(f64::total_cmp);
+    let pick = |q: f64| times[((q * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1];
+    let (p50, p95) = if times.is_empty() {
+        (f64::NAN, f64::NAN)
+    } else {
+        (pick(0.5), pick(0.95))
+    };
+    let overhead50 = metric(&metrics, "stylegram_overhead_seconds{quantile=\"0.5\"}");
+    let overhead95 = metric(&metrics, "stylegram_overhead_seconds{quantile=\"0.95\"}");
+    let fmt_ms = |v: Option<f64>| v.map_or("–".to_owned(), |s| format!("{:.1}", s * 1000.0));
+    let table = format!(
+        "| users | answered | wall (s) | per user p50 / p95 (s) | bot peak RSS (MiB) | bot overhead per job p50 / p95 (ms) |\n\
+         |---|---|---|---|---|---|\n\
+         | {} | {} | {wall:.1} | {p50:.1} / {p95:.1} | {} | {} / {} |\n",
+        cli.users,
+        times.len(),
+        rss.map_or("–".to_owned(), |r| format!("{r:.0}")),
+        fmt_ms(overhead50),
+        fmt_ms(overhead95),
+    );
+    print!("{table}");
+    let doc = format!(
+        "# Bot load benchmark\n\n\
+         Made by `make bench-bot` (`bot-load --users {} --workers {} --max-side {}`): the real \
+         `stylegram-bot` process against the fake Bot API server, every user sending `{}` at once, \
+         picking the first preset and pressing Go in fast mode. \"Bot overhead\" is the bot's own \
+         time per job from /metrics: from a worker taking the job to the result being sent, minus \
+         the engine's time (fetching the photo from the file cache or the Bot API, building the \
+         request, sending the result). Machine: the 2-core development CPU (no GPU).\n\n{table}",
+        cli.users,
+        cli.workers,
+        cli.max_side,
+        cli.photo.display()
+    );
+    std::fs::write(&cli.out, doc).with_context(|| format!("{}", cli.out.display()))?;
+    println!("wrote {}", cli.out.display());
+    if times.len() < cli.users {
+        bail!(
+            "{} of {} users got no result",
+            cli.users - times.len(),
+            cli.users
+        );
+    }
+    Ok(())
+}
