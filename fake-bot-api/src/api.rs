@@ -212,34 +212,16 @@ pub(crate) async fn method(
             if inner.messages.remove(&(chat_id, message_id)).is_none() {
                 return bad(400, "Bad Request: message to delete not found");
             }
-            let event = Event {
-                seq: 0,
-                chat_id,
-                message_id,
-                kind: EventKind::Delete,
-                text: String::new(),
-                bytes: None,
-                has_bytes: false,
-                file_name: None,
-                buttons: Vec::new(),
-            };
+            let event = Event::plain(chat_id, message_id, EventKind::Delete, String::new());
             state.log(&mut inner, event);
             ok(json!(true))
         }
         "answercallbackquery" => {
             let mut inner = state.lock();
             let id = params.str("callback_query_id").unwrap_or_default();
-            let event = Event {
-                seq: 0,
-                chat_id: inner.callbacks.get(&id).copied().unwrap_or(0),
-                message_id: 0,
-                kind: EventKind::CallbackAnswer,
-                text: params.str("text").unwrap_or_default(),
-                bytes: None,
-                has_bytes: false,
-                file_name: None,
-                buttons: Vec::new(),
-            };
+            let chat_id = inner.callbacks.get(&id).copied().unwrap_or(0);
+            let text = params.str("text").unwrap_or_default();
+            let event = Event::plain(chat_id, 0, EventKind::CallbackAnswer, text);
             state.log(&mut inner, event);
             ok(json!(true))
         }

@@ -55,6 +55,21 @@ pub enum EventKind {
 }
 
 impl Event {
+    /// An event without bytes or buttons (its `seq` is set when logged).
+    pub(crate) fn plain(chat_id: i64, message_id: i64, kind: EventKind, text: String) -> Self {
+        Event {
+            seq: 0,
+            chat_id,
+            message_id,
+            kind,
+            text,
+            bytes: None,
+            has_bytes: false,
+            file_name: None,
+            buttons: Vec::new(),
+        }
+    }
+
     /// The callback data of the button labelled with something containing `label`.
     pub fn button(&self, label: &str) -> Option<&str> {
         self.buttons
