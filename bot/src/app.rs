@@ -35,6 +35,8 @@ pub struct App {
     pub files: Bounded<Vec<u8>>,
     /// Finished jobs by job id.
     pub results: Bounded<Finished>,
+    /// Rendered gallery pages (JPEG) by page number.
+    pub galleries: Bounded<Vec<u8>>,
     /// The configuration.
     pub config: Config,
 }
@@ -72,6 +74,7 @@ impl App {
             settings: SettingsStore::default(),
             files: Bounded::new(FILE_CACHE_BYTES),
             results: Bounded::new(RESULT_CACHE_BYTES),
+            galleries: Bounded::new(16 << 20),
             config,
         }
     }

@@ -285,10 +285,18 @@ async fn message(
     }
 }
 
+/// Gallery page `page` as a JPEG, drawn once per page and then served from [`App::galleries`].
 async fn gallery_picture(app: &Arc<App>, page: usize) -> anyhow::Result<Vec<u8>> {
+    let key = page.to_string();
+    if let Some(jpeg) = app.galleries.get(&key) {
+        return Ok(jpeg.as_ref().clone());
+    }
     let ids = ui::page_ids(app, page);
     let engine = app.engine.clone();
     let picture = tokio::task::spawn_blocking(move || engine.gallery(&ids)).await??;
+    let size = picture.jpeg.len();
+    app.galleries
+        .insert(key, Arc::new(picture.jpeg.clone()), size);
     Ok(picture.jpeg)
 }
 
