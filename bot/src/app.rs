@@ -9,15 +9,13 @@ use teloxide::types::{FileId, User};
 
 use crate::config::Config;
 use crate::i18n::{Lang, Msg};
+use crate::jobs::Jobs;
 use crate::ops::Stats;
-use crate::queue::Queue;
 use crate::session::SettingsStore;
-use crate::store::{Bounded, Finished};
+use crate::store::Bounded;
 
 /// Bytes of downloaded files kept in memory.
 const FILE_CACHE_BYTES: usize = 256 << 20;
-/// Bytes of finished results kept for their buttons.
-const RESULT_CACHE_BYTES: usize = 256 << 20;
 
 /// Everything the handlers and workers share.
 pub struct App {
@@ -25,16 +23,14 @@ pub struct App {
     pub engine: Arc<dyn Engine>,
     /// The preset paintings, in gallery order.
     pub presets: Vec<PresetInfo>,
-    /// The job queue.
-    pub queue: Queue,
+    /// The job queue and the finished results.
+    pub jobs: Jobs,
     /// Job statistics.
     pub stats: Stats,
     /// Per-user defaults.
     pub settings: SettingsStore,
     /// Downloaded files by Telegram file id.
     pub files: Bounded<Vec<u8>>,
-    /// Finished jobs by job id.
-    pub results: Bounded<Finished>,
     /// Rendered gallery pages (JPEG) by page number.
     pub galleries: Bounded<Vec<u8>>,
     /// The configuration.
@@ -64,25 +60,30 @@ impl FileProblem {
 }
 
 impl App {
-    /// A context around `engine`.
-    pub fn new(engine: Arc<dyn Engine>, config: Config) -> Self {
+    /// A context around `engine`, with jobs and settings where `jobs` and `settings` keep them.
+    pub fn new(
+        engine: Arc<dyn Engine>,
+        jobs: Jobs,
+        settings: SettingsStore,
+        config: Config,
+    ) -> Self {
         App {
             presets: engine.presets(),
             engine,
-            queue: Queue::new(config.jobs_per_hour),
+            jobs,
             stats: Stats::default(),
-            settings: SettingsStore::default(),
+            settings,
             files: Bounded::new(FILE_CACHE_BYTES),
-            results: Bounded::new(RESULT_CACHE_BYTES),
             galleries: Bounded::new(16 << 20),
             config,
         }
     }
 
     /// The language to answer `user` in: their /lang choice, else their client's language.
-    pub fn lang(&self, user: &User) -> Lang {
+    pub async fn lang(&self, user: &User) -> Lang {
         self.settings
             .get(user.id.0)
+            .await
             .lang
             .unwrap_or_else(|| Lang::from_code(user.language_code.as_deref()))
     }

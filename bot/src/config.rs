@@ -71,6 +71,20 @@ pub struct Config {
     /// Secret token Telegram sends with each webhook call (1-256 of A-Z, a-z, 0-9, _ and -).
     #[arg(long, env = "STYLEGRAM_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
+    /// Scale out through Redis (e.g. redis://127.0.0.1:6379/0): dialogues, settings and jobs live
+    /// there and `stylegram-bot worker` processes paint the jobs.
+    #[arg(long, env = "STYLEGRAM_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<url::Url>,
+    /// Redis database for dialogues (their keys are bare chat ids, so they get a database of their
+    /// own, not the queue's).
+    #[arg(long, env = "STYLEGRAM_REDIS_DIALOGUE_DB", default_value_t = 1)]
+    pub redis_dialogue_db: u32,
+    /// This worker's name in Redis [default: host name and process id].
+    #[arg(long, env = "STYLEGRAM_WORKER_ID")]
+    pub worker_id: Option<String>,
+    /// Seconds a worker's lease lasts; its jobs are retried elsewhere this long after it dies.
+    #[arg(long, env = "STYLEGRAM_WORKER_LEASE_SECONDS", default_value_t = 10)]
+    pub worker_lease_seconds: u64,
 }
 
 impl Config {
@@ -118,11 +132,57 @@ impl Config {
         if !(self.progress_seconds > 0.0 && self.progress_seconds.is_finite()) {
             return Err("STYLEGRAM_PROGRESS_SECONDS must be a positive number".into());
         }
+        if let Some(url) = &self.redis_url {
+            if !matches!(url.scheme(), "redis" | "rediss") {
+                return Err(format!(
+                    "STYLEGRAM_REDIS_URL must start with redis:// or rediss://, not {}://",
+                    url.scheme()
+                ));
+            }
+            if queue_db(url)? == self.redis_dialogue_db {
+                return Err(format!(
+                    "STYLEGRAM_REDIS_DIALOGUE_DB ({}) must differ from the queue's database in STYLEGRAM_REDIS_URL",
+                    self.redis_dialogue_db
+                ));
+            }
+        }
+        if self.worker_lease_seconds < 3 {
+            return Err("STYLEGRAM_WORKER_LEASE_SECONDS must be at least 3".into());
+        }
         Ok(())
+    }
+
+    /// The Redis URL for dialogues: the queue's server, database [`Config::redis_dialogue_db`].
+    pub fn dialogue_redis_url(&self) -> Option<String> {
+        self.redis_url.as_ref().map(|url| {
+            let mut url = url.clone();
+            url.set_path(&format!("/{}", self.redis_dialogue_db));
+            url.to_string()
+        })
+    }
+
+    /// This worker's name in Redis: the configured worker id, else `worker-<host>-<pid>`.
+    pub fn worker_name(&self) -> String {
+        self.worker_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "host".into());
+            format!("worker-{host}-{}", std::process::id())
+        })
     }
 
     /// The largest accepted file in bytes.
     pub fn max_file_bytes(&self) -> u64 {
         u64::from(self.max_file_mb) << 20
     }
+}
+
+/// The database number in a Redis URL's path (0 when absent).
+fn queue_db(url: &url::Url) -> Result<u32, String> {
+    let path = url.path().trim_start_matches('/');
+    if path.is_empty() {
+        return Ok(0);
+    }
+    path.parse()
+        .map_err(|_| format!("STYLEGRAM_REDIS_URL: '{path}' is not a database number"))
 }

@@ -11,6 +11,7 @@ use teloxide::utils::command::BotCommands;
 
 use crate::app::{App, FileProblem};
 use crate::i18n::{Lang, Msg, text};
+use crate::jobs::Jobs;
 use crate::queue::{Admission, Cancelled, Job};
 use crate::session::{Draft, State, StyleChoice};
 use crate::ui::{self, Action, FollowUp, SettingChange};
@@ -84,7 +85,7 @@ async fn command(
     let Some(user) = msg.from.as_ref() else {
         return Ok(());
     };
-    let lang = app.lang(user);
+    let lang = app.lang(user).await;
     let chat = msg.chat.id;
     let admin_only = matches!(
         cmd,
@@ -103,7 +104,7 @@ async fn command(
         Command::Help => text(lang, Msg::Help).to_owned(),
         Command::Lang => {
             let new = lang.other();
-            app.settings.update(user.id.0, |s| s.lang = Some(new));
+            app.settings.update(user.id.0, |s| s.lang = Some(new)).await;
             text(new, Msg::LangSwitched).to_owned()
         }
         Command::Cancel => {
@@ -112,7 +113,7 @@ async fn command(
             return Ok(());
         }
         Command::Settings => {
-            let settings = app.settings.get(user.id.0);
+            let settings = app.settings.get(user.id.0).await;
             bot.send_message(chat, ui::settings_text(&settings, lang))
                 .reply_markup(ui::settings_keyboard(&settings, lang))
                 .await?;
@@ -124,12 +125,25 @@ async fn command(
             let name = name.trim().to_owned();
             let wanted = name.clone();
             match tokio::task::spawn_blocking(move || engine.use_model(&wanted)).await? {
-                Ok(()) => format!("Now serving {name}."),
+                Ok(()) => match &app.jobs {
+                    Jobs::Local { .. } => format!("Now serving {name}."),
+                    Jobs::Shared(redis) => match redis.order_model(&name).await {
+                        Ok(()) => {
+                            format!("Now serving {name}; workers switch before their next job.")
+                        }
+                        Err(e) => format!("Checked {name}, but the workers were not told: {e:#}"),
+                    },
+                },
                 Err(e) => format!("Kept {}: {e}", active_model(&app)),
             }
         }
         Command::Reload => {
             let engine = app.engine.clone();
+            if let Jobs::Shared(redis) = &app.jobs
+                && let Err(e) = redis.order_reload().await
+            {
+                tracing::error!("cannot ask the workers to reload: {e:#}");
+            }
             match tokio::task::spawn_blocking(move || engine.reload()).await? {
                 Ok(changed) if changed.is_empty() => {
                     format!("No model changed.\n\n{}", models_text(&app))
@@ -142,7 +156,7 @@ async fn command(
                 Err(e) => format!("Reload failed: {e}"),
             }
         }
-        Command::Stats => crate::ops::stats_text(&app),
+        Command::Stats => crate::ops::stats_text(&app).await,
     };
     bot.send_message(chat, reply).await?;
     Ok(())
@@ -178,7 +192,15 @@ fn models_text(app: &App) -> String {
 
 async fn cancel(bot: &Bot, app: &App, user: u64, lang: Lang) {
     let chat = ChatId(user as i64);
-    match app.queue.cancel(user) {
+    let cancelled = match app.jobs.cancel(user).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(user, "cannot cancel: {e:#}");
+            let _ = bot.send_message(chat, text(lang, Msg::Failed)).await;
+            return;
+        }
+    };
+    match cancelled {
         Cancelled::Waiting(job) => {
             if let Some(status) = job.status_message {
                 let _ = bot
@@ -238,7 +260,7 @@ async fn message(
     let Some(user) = msg.from.as_ref() else {
         return Ok(());
     };
-    let lang = app.lang(user);
+    let lang = app.lang(user).await;
     let chat = msg.chat.id;
     let file = match picture(&msg) {
         None => {
@@ -278,7 +300,7 @@ async fn message(
             show_options(&bot, &app, chat, lang, &dialogue, draft).await
         }
         State::Idle | State::Options { .. } => {
-            let draft = Draft::new(file, &app.settings.get(user.id.0));
+            let draft = Draft::new(file, &app.settings.get(user.id.0).await);
             set(&dialogue, State::ChoosingStyle { draft }).await?;
             send_gallery(&bot, &app, chat, lang, Msg::ChooseStyle).await
         }
@@ -347,12 +369,18 @@ async fn submit(
 ) -> anyhow::Result<Option<Msg>> {
     let chat = ChatId(user as i64);
     let mode = draft.mode;
-    let [fast, quality] = app.queue.depths();
+    // Only for the position shown; if Redis cannot say, submitting reports the problem.
+    let [fast, quality] = app
+        .jobs
+        .depths()
+        .await
+        .unwrap_or([(Mode::Fast, 0, 0), (Mode::Quality, 0, 0)]);
     let (_, waiting, running) = if mode == Mode::Fast { fast } else { quality };
     let workers = match mode {
         Mode::Fast => app.config.fast_workers,
         Mode::Quality => app.config.quality_workers,
     };
+    let workers = app.jobs.capacity(mode, workers).await.unwrap_or(workers);
     let must_wait = waiting + running >= workers;
     let status_message = if mode == Mode::Quality || must_wait {
         let position = (waiting + running + 1).saturating_sub(workers);
@@ -366,16 +394,21 @@ async fn submit(
     };
     let job = Job {
         id: 0,
+        submitted_ms: 0,
         user,
         chat: chat.0,
         lang,
         draft,
         status_message,
     };
-    let refusal = match app.queue.submit(job) {
-        Admission::Queued { .. } => return Ok(None),
-        Admission::Busy => Msg::Busy,
-        Admission::RateLimited => Msg::RateLimited,
+    let refusal = match app.jobs.submit(job).await {
+        Ok(Admission::Queued { .. }) => return Ok(None),
+        Ok(Admission::Busy) => Msg::Busy,
+        Ok(Admission::RateLimited) => Msg::RateLimited,
+        Err(e) => {
+            tracing::error!(user, "cannot queue the job: {e:#}");
+            Msg::Failed
+        }
     };
     match status_message {
         Some(id) => {
@@ -397,7 +430,7 @@ async fn callback(
     app: Arc<App>,
 ) -> HandlerResult {
     let user = q.from.id.0;
-    let lang = app.lang(&q.from);
+    let lang = app.lang(&q.from).await;
     let chat = ChatId(user as i64);
     let at = q.message.as_ref().map(|m| (m.chat().id, m.id()));
     let action = Action::parse(q.data.as_deref().unwrap_or(""));
@@ -473,12 +506,15 @@ async fn callback(
             answer = follow_up(&bot, &app, &dialogue, user, lang, id, follow).await?;
         }
         (Action::Setting(change), _) => {
-            let settings = app.settings.update(user, |s| match change {
-                SettingChange::Mode(m) => s.mode = m,
-                SettingChange::Strength(k) => s.strength = k,
-                SettingChange::Colors => s.preserve_colors = !s.preserve_colors,
-                SettingChange::Lang => s.lang = Some(lang.other()),
-            });
+            let settings = app
+                .settings
+                .update(user, |s| match change {
+                    SettingChange::Mode(m) => s.mode = m,
+                    SettingChange::Strength(k) => s.strength = k,
+                    SettingChange::Colors => s.preserve_colors = !s.preserve_colors,
+                    SettingChange::Lang => s.lang = Some(lang.other()),
+                })
+                .await;
             let lang = settings.lang.unwrap_or(lang);
             if let Some((c, m)) = at {
                 let _ = bot
@@ -522,7 +558,7 @@ async fn follow_up(
     follow: FollowUp,
 ) -> anyhow::Result<Option<Msg>> {
     let chat = ChatId(user as i64);
-    let Some(done) = app.results.get(&id.to_string()).filter(|d| d.user == user) else {
+    let Some(done) = app.jobs.result(id).await?.filter(|d| d.user == user) else {
         return Ok(Some(Msg::Expired));
     };
     let mut draft = done.draft.clone();

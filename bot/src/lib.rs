@@ -6,12 +6,15 @@ pub mod app;
 pub mod config;
 pub mod handlers;
 pub mod i18n;
+pub mod jobs;
 pub mod ops;
 pub mod queue;
+pub mod redis_queue;
 pub mod session;
 pub mod store;
 pub mod ui;
 pub mod worker;
+pub mod worker_process;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,12 +22,15 @@ use std::time::Duration;
 pub use config::Config;
 
 use stylegram_engine::Engine;
-use teloxide::dispatching::dialogue::{ErasedStorage, InMemStorage, Storage};
+use teloxide::dispatching::dialogue::serializer::Json;
+use teloxide::dispatching::dialogue::{ErasedStorage, InMemStorage, RedisStorage, Storage};
 use teloxide::prelude::*;
 use teloxide::update_listeners::webhooks;
 use teloxide::utils::command::BotCommands;
 
-use crate::session::State;
+use crate::jobs::Jobs;
+use crate::redis_queue::RedisQueue;
+use crate::session::{SettingsStore, State};
 
 /// The engines on this machine, as configured.
 pub fn local_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
@@ -49,8 +55,9 @@ pub fn local_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
     Ok(Arc::new(engine))
 }
 
-/// Connects to the Bot API, then starts the engines (`engine`), the workers and the health server,
-/// and serves updates (long polling, or the webhook when configured) until Ctrl-C.
+/// Connects to the Bot API (and Redis when configured), then starts the engines (`engine`), the
+/// workers and the health server, and serves updates (long polling, or the webhook when
+/// configured) until Ctrl-C.
 pub async fn run(
     config: Config,
     engine: impl FnOnce(&Config) -> anyhow::Result<Arc<dyn Engine>>,
@@ -62,8 +69,29 @@ pub async fn run(
             config.api_url_display()
         )
     })?;
+    let (jobs, settings, storage) = match &config.redis_url {
+        None => (
+            Jobs::local(config.jobs_per_hour),
+            SettingsStore::default(),
+            InMemStorage::<State>::new().erase(),
+        ),
+        Some(_) => {
+            let redis = connect_redis(&config, format!("bot-{}", std::process::id())).await?;
+            let url = config.dialogue_redis_url().unwrap_or_default();
+            let storage = RedisStorage::open(&url, Json)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot keep dialogues in Redis at {url}: {e}"))?;
+            tracing::info!("scaled out: dialogues, settings and jobs in Redis");
+            (
+                Jobs::Shared(redis.clone()),
+                SettingsStore::in_redis(redis),
+                storage.erase(),
+            )
+        }
+    };
+    let storage: Arc<ErasedStorage<State>> = storage;
     let engine = engine(&config)?;
-    let app = Arc::new(app::App::new(engine, config.clone()));
+    let app = Arc::new(app::App::new(engine, jobs, settings, config.clone()));
     ops::serve(config.http_addr, app.clone())
         .await
         .map_err(|e| {
@@ -76,7 +104,6 @@ pub async fn run(
     if let Err(e) = bot.set_my_commands(handlers::Command::bot_commands()).await {
         tracing::warn!("cannot set the command list: {e}");
     }
-    let storage: Arc<ErasedStorage<State>> = InMemStorage::<State>::new().erase();
     let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::tree())
         .dependencies(dptree::deps![app, storage])
         .default_handler(|_| async {})
@@ -108,4 +135,52 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+async fn connect_redis(config: &Config, me: String) -> anyhow::Result<Arc<RedisQueue>> {
+    let url = config
+        .redis_url
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("STYLEGRAM_REDIS_URL is not set"))?;
+    let redis = RedisQueue::connect(
+        url.as_str(),
+        me,
+        config.jobs_per_hour,
+        Duration::from_secs(config.worker_lease_seconds),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot use Redis at {url}: {e:#}"))?;
+    Ok(Arc::new(redis))
+}
+
+/// The `stylegram-bot worker` process (needs `STYLEGRAM_REDIS_URL`): connects to Redis and the
+/// Bot API, starts the engines and the health server, and paints jobs from Redis until Ctrl-C.
+pub async fn run_worker(
+    config: Config,
+    engine: impl FnOnce(&Config) -> anyhow::Result<Arc<dyn Engine>>,
+) -> anyhow::Result<()> {
+    let redis = connect_redis(&config, config.worker_name()).await?;
+    let bot = config.bot();
+    bot.get_me().await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot reach the Bot API at {}: {e}",
+            config.api_url_display()
+        )
+    })?;
+    let engine = engine(&config)?;
+    let app = Arc::new(app::App::new(
+        engine,
+        Jobs::Shared(redis.clone()),
+        SettingsStore::default(),
+        config.clone(),
+    ));
+    ops::serve(config.http_addr, app.clone())
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot serve health and metrics on {}: {e}",
+                config.http_addr
+            )
+        })?;
+    worker_process::serve(app, bot, redis).await
 }

@@ -8,12 +8,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
+use serde::{Deserialize, Serialize};
 use stylegram_engine::Mode;
 
 use crate::app::App;
+use crate::jobs::Jobs;
 
 /// How a job ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Outcome {
     /// A result was sent.
     Done,
@@ -21,6 +23,8 @@ pub enum Outcome {
     Cancelled,
     /// The engine or the Bot API failed.
     Failed,
+    /// Another worker had already delivered it (a retried job in Redis mode).
+    Duplicate,
 }
 
 impl Outcome {
@@ -29,6 +33,7 @@ impl Outcome {
             Outcome::Done => "done",
             Outcome::Cancelled => "cancelled",
             Outcome::Failed => "failed",
+            Outcome::Duplicate => "duplicate",
         }
     }
 }
@@ -143,10 +148,17 @@ fn seconds(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |s| format!("{s:.2} s"))
 }
 
+async fn depths(app: &App) -> [(Mode, usize, usize); 2] {
+    app.jobs.depths().await.unwrap_or_else(|e| {
+        tracing::warn!("cannot read the queue depths: {e:#}");
+        [(Mode::Fast, 0, 0), (Mode::Quality, 0, 0)]
+    })
+}
+
 /// The /stats text for operators.
-pub fn stats_text(app: &App) -> String {
+pub async fn stats_text(app: &App) -> String {
     let mut text = String::from("Stylegram\n");
-    for (mode, waiting, running) in app.queue.depths() {
+    for (mode, waiting, running) in depths(app).await {
         let (p50, p95) = app.stats.latency(mode);
         let _ = writeln!(
             text,
@@ -164,15 +176,30 @@ pub fn stats_text(app: &App) -> String {
         seconds(o95)
     );
     let _ = writeln!(text, "jobs today: {}", app.stats.jobs_today());
-    let _ = write!(text, "provider: {}", app.engine.provider());
+    match &app.jobs {
+        Jobs::Local { .. } => {
+            let _ = write!(text, "provider: {}", app.engine.provider());
+        }
+        Jobs::Shared(redis) => {
+            let workers = redis.workers().await.unwrap_or_default();
+            let _ = write!(text, "workers: {}", workers.len());
+            for w in workers {
+                let _ = write!(
+                    text,
+                    "\n  {}: {} ({} fast, {} quality)",
+                    w.id, w.provider, w.fast, w.quality
+                );
+            }
+        }
+    }
     text
 }
 
 /// The Prometheus text exposition of the queue and the job statistics.
-pub fn metrics_text(app: &App) -> String {
+pub async fn metrics_text(app: &App) -> String {
     let mut out = String::new();
     out.push_str("# HELP stylegram_queue_jobs Jobs in each lane by state.\n# TYPE stylegram_queue_jobs gauge\n");
-    for (mode, waiting, running) in app.queue.depths() {
+    for (mode, waiting, running) in depths(app).await {
         let m = mode_name(mode);
         let _ = writeln!(
             out,
@@ -239,7 +266,7 @@ pub async fn serve(addr: SocketAddr, app: Arc<App>) -> std::io::Result<()> {
             "/metrics",
             get(move || {
                 let app = metrics_app.clone();
-                async move { metrics_text(&app) }
+                async move { metrics_text(&app).await }
             }),
         );
     tokio::spawn(async move {

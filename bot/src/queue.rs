@@ -3,19 +3,29 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
 use stylegram_engine::Mode;
 use tokio::sync::Notify;
 
 use crate::i18n::Lang;
 use crate::session::Draft;
 
+/// Milliseconds since 1970.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// What a worker needs to run a job and answer the user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
-    /// Unique within this process.
+    /// Unique within the queue (assigned on submission).
     pub id: u64,
+    /// When it was submitted, in milliseconds since 1970 (assigned on submission).
+    pub submitted_ms: u64,
     /// Who asked.
     pub user: u64,
     /// Where to answer.
@@ -28,31 +38,40 @@ pub struct Job {
     pub status_message: Option<i32>,
 }
 
-/// A job in the queue, with its cancel flag and status message.
+/// A job being handled, with its cancel flag.
 #[derive(Debug)]
 pub struct Ticket {
     /// The job.
     pub job: Job,
-    /// When it was admitted (latency counts from here).
+    /// When it was submitted (latency counts from here).
     pub submitted: Instant,
     cancelled: AtomicBool,
-    status: Mutex<Option<i32>>,
 }
 
 impl Ticket {
+    /// A ticket for a submitted job.
+    pub fn new(job: Job) -> Self {
+        let age = Duration::from_millis(unix_ms().saturating_sub(job.submitted_ms));
+        Ticket {
+            submitted: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
+            cancelled: AtomicBool::new(false),
+            job,
+        }
+    }
+
     /// Whether the user cancelled it.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
     }
 
-    /// The message showing the job's position and progress, once sent.
-    pub fn status_message(&self) -> Option<i32> {
-        *self.status.lock().unwrap_or_else(|e| e.into_inner())
+    /// Tells the worker running it to stop.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
     }
 
-    /// Records the status message.
-    pub fn set_status_message(&self, message: i32) {
-        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+    /// The message showing the job's position and progress, if one was sent.
+    pub fn status_message(&self) -> Option<i32> {
+        self.job.status_message
     }
 }
 
@@ -135,12 +154,8 @@ impl Queue {
         starts.push_back(now);
         inner.next_id += 1;
         job.id = inner.next_id;
-        let ticket = Arc::new(Ticket {
-            submitted: now,
-            cancelled: AtomicBool::new(false),
-            status: Mutex::new(job.status_message),
-            job,
-        });
+        job.submitted_ms = unix_ms();
+        let ticket = Arc::new(Ticket::new(job));
         inner.active.insert(ticket.job.user, ticket.clone());
         let lane = inner.lanes.entry(mode).or_default();
         lane.push_back(ticket.clone());
@@ -185,9 +200,9 @@ impl Queue {
         let Some(ticket) = inner.active.get(&user).cloned() else {
             return Cancelled::Nothing;
         };
-        ticket.cancelled.store(true, Ordering::Relaxed);
+        ticket.cancel();
         if let Some(running) = inner.running.get(&ticket.job.id) {
-            running.cancelled.store(true, Ordering::Relaxed);
+            running.cancel();
             return Cancelled::Running(running.job.clone());
         }
         for lane in inner.lanes.values_mut() {
@@ -198,11 +213,11 @@ impl Queue {
     }
 
     /// Waiting jobs of `mode` with their positions (0 = next), for position updates.
-    pub fn waiting(&self, mode: Mode) -> Vec<(usize, Arc<Ticket>)> {
+    pub fn waiting(&self, mode: Mode) -> Vec<(usize, Job)> {
         self.lock()
             .lanes
             .get(&mode)
-            .map(|lane| lane.iter().cloned().enumerate().collect())
+            .map(|lane| lane.iter().map(|t| t.job.clone()).enumerate().collect())
             .unwrap_or_default()
     }
 
@@ -228,6 +243,7 @@ mod tests {
     fn job(user: u64, mode: Mode) -> Job {
         Job {
             id: 0,
+            submitted_ms: 0,
             user,
             chat: user as i64,
             lang: Lang::En,
@@ -314,7 +330,7 @@ mod tests {
         let positions: Vec<(usize, u64)> = q
             .waiting(Mode::Quality)
             .into_iter()
-            .map(|(p, t)| (p, t.job.user))
+            .map(|(p, j)| (p, j.user))
             .collect();
         assert_eq!(positions, vec![(0, 2), (1, 3)]);
     }

@@ -11,38 +11,72 @@ use teloxide::types::{InputFile, InputMedia, InputMediaPhoto, MessageId};
 
 use crate::app::{App, FileProblem};
 use crate::i18n::{Msg, text};
+use crate::jobs::Jobs;
 use crate::ops::Outcome;
 use crate::queue::Ticket;
+use crate::redis_queue::{JobEvent, RedisQueue};
 use crate::session::StyleChoice;
 use crate::store::Finished;
 use crate::ui;
 
-/// Starts `app.config`'s worker pools and the position updaters.
+/// Starts the bot process's background work: with the in-process queue, `app.config`'s worker
+/// pools; always, the position updaters; in Redis mode, the reader of the workers' statistics.
 pub fn spawn(app: Arc<App>, bot: Bot) {
     for (mode, count) in [
         (Mode::Fast, app.config.fast_workers),
         (Mode::Quality, app.config.quality_workers),
     ] {
-        for _ in 0..count {
-            tokio::spawn(work(app.clone(), bot.clone(), mode));
+        if let Jobs::Local { .. } = app.jobs {
+            for _ in 0..count {
+                tokio::spawn(work(app.clone(), bot.clone(), mode));
+            }
         }
         tokio::spawn(update_positions(app.clone(), bot.clone(), mode));
+    }
+    if let Jobs::Shared(redis) = &app.jobs {
+        tokio::spawn(read_events(app.clone(), redis.clone()));
     }
 }
 
 async fn work(app: Arc<App>, bot: Bot, mode: Mode) {
+    let Jobs::Local { queue, .. } = &app.jobs else {
+        return;
+    };
     loop {
-        let ticket = app.queue.next(mode).await;
-        let picked = Instant::now();
-        let outcome = run(&app, &bot, &ticket).await;
-        let (outcome, engine_seconds) = match outcome {
-            Ok(seconds) => (Outcome::Done, seconds),
-            Err(o) => (o, 0.0),
-        };
-        let overhead = (picked.elapsed().as_secs_f64() - engine_seconds).max(0.0);
-        let latency = ticket.submitted.elapsed().as_secs_f64();
-        app.stats.record(mode, outcome, latency, overhead);
-        app.queue.finish(&ticket);
+        let ticket = queue.next(mode).await;
+        let event = run_and_measure(&app, &bot, &ticket).await;
+        app.stats
+            .record(mode, event.outcome, event.latency, event.overhead);
+        queue.finish(&ticket);
+    }
+}
+
+/// Runs a job and measures it for the statistics.
+pub async fn run_and_measure(app: &Arc<App>, bot: &Bot, ticket: &Arc<Ticket>) -> JobEvent {
+    let picked = Instant::now();
+    let (outcome, engine_seconds) = match run(app, bot, ticket).await {
+        Ok(seconds) => (Outcome::Done, seconds),
+        Err(o) => (o, 0.0),
+    };
+    JobEvent {
+        mode: ticket.job.draft.mode,
+        outcome,
+        latency: ticket.submitted.elapsed().as_secs_f64(),
+        overhead: (picked.elapsed().as_secs_f64() - engine_seconds).max(0.0),
+    }
+}
+
+/// Records the jobs the worker processes finished in this process's statistics.
+async fn read_events(app: Arc<App>, redis: Arc<RedisQueue>) {
+    loop {
+        match redis.next_event().await {
+            Ok(Some(e)) => app.stats.record(e.mode, e.outcome, e.latency, e.overhead),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!("cannot read job statistics from Redis: {e:#}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     }
 }
 
@@ -52,20 +86,26 @@ async fn update_positions(app: Arc<App>, bot: Bot, mode: Mode) {
     let interval = Duration::from_secs_f64(app.config.progress_seconds);
     loop {
         tokio::time::sleep(interval).await;
-        let waiting = app.queue.waiting(mode);
-        shown.retain(|id, _| waiting.iter().any(|(_, t)| t.job.id == *id));
-        for (position, ticket) in waiting {
-            let Some(message) = ticket.status_message() else {
-                continue;
-            };
-            if shown.get(&ticket.job.id) == Some(&position) {
+        let waiting = match app.jobs.waiting(mode).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!("cannot read the line: {e:#}");
                 continue;
             }
-            shown.insert(ticket.job.id, position);
-            let lang = ticket.job.lang;
+        };
+        shown.retain(|id, _| waiting.iter().any(|(_, j)| j.id == *id));
+        for (position, job) in waiting {
+            let Some(message) = job.status_message else {
+                continue;
+            };
+            if shown.get(&job.id) == Some(&position) {
+                continue;
+            }
+            shown.insert(job.id, position);
+            let lang = job.lang;
             let _ = bot
                 .edit_message_text(
-                    ChatId(ticket.job.chat),
+                    ChatId(job.chat),
                     MessageId(message),
                     ui::queued_text(lang, position),
                 )
@@ -147,7 +187,7 @@ async fn run(app: &Arc<App>, bot: &Bot, ticket: &Arc<Ticket>) -> Result<f64, Out
         .await
         .unwrap_or_else(|e| Err(EngineError::Failed(e.to_string())));
     // The user may start the next job as soon as the engine is done with this one.
-    app.queue.finish(ticket);
+    app.jobs.release(ticket).await;
     let preview = reporter.await.ok().flatten();
     if let Some(preview) = preview {
         let _ = bot.delete_message(chat, preview).await;
@@ -211,6 +251,11 @@ async fn report_progress(
                 None => {
                     if let Ok(m) = bot.send_photo(chat, file).caption(caption).await {
                         preview_message = Some(m.id);
+                        if let Jobs::Shared(redis) = &app.jobs
+                            && let Err(e) = redis.set_preview(ticket.job.id, m.id.0).await
+                        {
+                            tracing::warn!(job = ticket.job.id, "cannot record the preview: {e:#}");
+                        }
                     }
                 }
                 Some(id) => {
@@ -232,6 +277,10 @@ async fn deliver(
     let job = &ticket.job;
     let chat = ChatId(job.chat);
     let lang = job.lang;
+    if !app.jobs.claim_delivery(job.id).await {
+        tracing::info!(job = job.id, "another worker delivered this job");
+        return Err(Outcome::Duplicate);
+    }
     let caption = ui::result_caption(app, &job.draft, lang, output.seconds);
     let photo = InputFile::memory(output.picture.jpeg.clone()).file_name("stylegram.jpg");
     let sent = bot
@@ -246,16 +295,16 @@ async fn deliver(
     if let Some(status) = ticket.status_message() {
         let _ = bot.delete_message(chat, MessageId(status)).await;
     }
-    let size = output.picture.jpeg.len();
-    app.results.insert(
-        job.id.to_string(),
-        Arc::new(Finished {
-            user: job.user,
-            lang,
-            draft: job.draft.clone(),
-            jpeg: output.picture.jpeg,
-        }),
-        size,
-    );
+    app.jobs
+        .delivered(
+            job.id,
+            Finished {
+                user: job.user,
+                lang,
+                draft: job.draft.clone(),
+                jpeg: output.picture.jpeg,
+            },
+        )
+        .await;
     Ok(output.seconds)
 }

@@ -42,3 +42,56 @@ fn api_url_from_the_environment_is_used() {
     );
     assert!(!stderr.contains("panicked"));
 }
+
+#[test]
+fn redis_settings_are_checked_before_anything_starts() {
+    let cases = [
+        (vec!["worker"], vec![], "set STYLEGRAM_REDIS_URL"),
+        (
+            vec![],
+            vec![("STYLEGRAM_REDIS_URL", "http://127.0.0.1:6379")],
+            "must start with redis://",
+        ),
+        (
+            vec![],
+            vec![("STYLEGRAM_REDIS_URL", "redis://127.0.0.1:6379/1")],
+            "must differ from the queue's database",
+        ),
+    ];
+    for (args, env, message) in cases {
+        let mut cmd = bot();
+        cmd.args(&args).env("TELOXIDE_TOKEN", "123:TEST");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn an_unreachable_redis_is_named_in_the_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let out = bot()
+        .arg("worker")
+        .env("TELOXIDE_TOKEN", "123:TEST")
+        .env("TELOXIDE_API_URL", format!("http://127.0.0.1:{port}/"))
+        .env("STYLEGRAM_REDIS_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("cannot use Redis at {url}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+}

@@ -60,9 +60,23 @@ impl Drop for BotProcess {
 /// Starts `stylegram-bot` against `api` with small, quick engine settings plus `env`, and waits
 /// until it polls (or, with a webhook, registers it).
 pub async fn start_bot(api: &FakeBotApi, env: &[(&str, String)]) -> BotProcess {
+    let polls = api.state.calls("getupdates");
+    let bot = spawn_bot(api, &[], env);
+    let state = api.state.clone();
+    let ready = fake_bot_api::eventually(WAIT, move || {
+        state.calls("getupdates") > polls || state.webhook().is_some()
+    })
+    .await;
+    assert!(ready, "the bot never started polling");
+    bot
+}
+
+/// Starts `stylegram-bot <args>` against `api` with small, quick engine settings plus `env`.
+pub fn spawn_bot(api: &FakeBotApi, args: &[&str], env: &[(&str, String)]) -> BotProcess {
     let http_port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stylegram-bot"));
-    cmd.env("TELOXIDE_TOKEN", "123:TEST")
+    cmd.args(args)
+        .env("TELOXIDE_TOKEN", "123:TEST")
         .env("TELOXIDE_API_URL", &api.url)
         .env("STYLEGRAM_MODELS", repo("models"))
         .env("STYLEGRAM_STYLES", repo("styles"))
@@ -81,17 +95,60 @@ pub async fn start_bot(api: &FakeBotApi, env: &[(&str, String)]) -> BotProcess {
         cmd.env(k, v);
     }
     let child = cmd.spawn().expect("stylegram-bot starts");
-    let bot = BotProcess {
+    BotProcess {
         child,
         http: format!("http://127.0.0.1:{http_port}"),
-    };
-    let state = api.state.clone();
-    let ready = fake_bot_api::eventually(WAIT, move || {
-        state.calls("getupdates") > 0 || state.webhook().is_some()
-    })
-    .await;
-    assert!(ready, "the bot never started polling");
-    bot
+    }
+}
+
+/// A private `redis-server` on a free port, without persistence; stopped when dropped.
+pub struct RedisServer {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` (installed by `scripts/bootstrap.sh --test-services`) and waits until it
+    /// answers.
+    pub async fn start() -> RedisServer {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (make test installs it)");
+        let server = RedisServer { child, port };
+        let ready = fake_bot_api::eventually(WAIT, move || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .await;
+        assert!(ready, "redis-server never answered");
+        server
+    }
+
+    /// The queue's URL (database 0).
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Runs a `redis-cli` command against the queue's database and returns its output, trimmed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Waits for the next event of `kind` in the user's chat whose text contains `needle`.

@@ -1,0 +1,192 @@
+//! The `stylegram-bot worker` process (Redis mode): takes jobs from Redis, paints them and answers
+//! the users through the Bot API. It holds a lease in Redis; if it dies, its jobs go back to the
+//! head of their lanes and another worker paints them (see [`crate::redis_queue`]).
+use std::sync::Arc;
+use std::time::Duration;
+
+use stylegram_engine::Mode;
+use teloxide::prelude::*;
+use teloxide::types::MessageId;
+use tokio::sync::Mutex;
+
+use crate::app::App;
+use crate::i18n::{Msg, text};
+use crate::ops::Outcome;
+use crate::queue::Ticket;
+use crate::redis_queue::{JobEvent, MAX_ATTEMPTS, ModelOrders, RedisQueue, WorkerInfo};
+use crate::worker::run_and_measure;
+
+/// How often a running job's cancel flag is read from Redis.
+const CANCEL_POLL: Duration = Duration::from_millis(500);
+
+/// Serves jobs from `redis` until Ctrl-C, then hands this worker's jobs back to the queue.
+pub async fn serve(app: Arc<App>, bot: Bot, redis: Arc<RedisQueue>) -> anyhow::Result<()> {
+    let requeued = redis.requeue_orphans(true).await?;
+    if requeued > 0 {
+        tracing::warn!(
+            requeued,
+            "requeued jobs left by an earlier run under this worker id"
+        );
+    }
+    let info = WorkerInfo {
+        id: redis.me().to_owned(),
+        fast: app.config.fast_workers,
+        quality: app.config.quality_workers,
+        provider: app.engine.provider(),
+    };
+    redis.heartbeat(&info).await?;
+    tokio::spawn(keep_lease(redis.clone(), info));
+    let orders = Arc::new(Mutex::new(redis.model_orders().await?));
+    orders.lock().await.model = None; // serve what operators last chose, on the first job
+    for (mode, count) in [
+        (Mode::Fast, app.config.fast_workers),
+        (Mode::Quality, app.config.quality_workers),
+    ] {
+        for _ in 0..count {
+            tokio::spawn(take_jobs(
+                app.clone(),
+                bot.clone(),
+                redis.clone(),
+                mode,
+                orders.clone(),
+            ));
+        }
+    }
+    tracing::info!(worker = redis.me(), "worker ready, taking jobs from Redis");
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("stopping; this worker's jobs go back to the queue");
+    redis.requeue_orphans(true).await?;
+    Ok(())
+}
+
+/// Renews the lease every third of its length and requeues the jobs of workers whose lease ran
+/// out.
+async fn keep_lease(redis: Arc<RedisQueue>, info: WorkerInfo) {
+    let period = redis.lease() / 3;
+    loop {
+        tokio::time::sleep(period).await;
+        if let Err(e) = redis.heartbeat(&info).await {
+            tracing::error!("cannot renew the worker's lease: {e:#}");
+            continue;
+        }
+        if let Err(e) = redis.requeue_orphans(false).await {
+            tracing::warn!("cannot look for stopped workers: {e:#}");
+        }
+    }
+}
+
+async fn take_jobs(
+    app: Arc<App>,
+    bot: Bot,
+    redis: Arc<RedisQueue>,
+    mode: Mode,
+    orders: Arc<Mutex<ModelOrders>>,
+) {
+    loop {
+        let (job, attempt) = match redis.take(mode).await {
+            Ok(Some(taken)) => taken,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!("cannot take a job from Redis: {e:#}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        tracing::info!(job = job.id, attempt, worker = redis.me(), "took a job");
+        follow_orders(&app, &redis, &orders).await;
+        let ticket = Arc::new(Ticket::new(job));
+        let event = if attempt > MAX_ATTEMPTS {
+            give_up(&bot, &ticket).await
+        } else {
+            if attempt > 1 {
+                remove_old_preview(&bot, &redis, &ticket).await;
+            }
+            let watcher = tokio::spawn(watch_cancel(redis.clone(), ticket.clone()));
+            let event = run_and_measure(&app, &bot, &ticket).await;
+            watcher.abort();
+            event
+        };
+        app.jobs.release(&ticket).await;
+        app.stats
+            .record(mode, event.outcome, event.latency, event.overhead);
+        if let Err(e) = redis.report(&event).await {
+            tracing::warn!("cannot report the job's statistics: {e:#}");
+        }
+        if let Err(e) = redis.finish(&ticket.job).await {
+            tracing::error!(job = ticket.job.id, "cannot mark the job finished: {e:#}");
+        }
+    }
+}
+
+/// Switches model or revalidates the model folder when an operator asked since the last job.
+async fn follow_orders(app: &App, redis: &RedisQueue, seen: &Mutex<ModelOrders>) {
+    let wanted = match redis.model_orders().await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!("cannot read the operators' model orders: {e:#}");
+            return;
+        }
+    };
+    let mut seen = seen.lock().await;
+    if wanted.reloads != seen.reloads {
+        let engine = app.engine.clone();
+        match tokio::task::spawn_blocking(move || engine.reload()).await {
+            Ok(Ok(changed)) => tracing::info!(?changed, "models revalidated on request"),
+            Ok(Err(e)) => tracing::error!("reload failed: {e}"),
+            Err(e) => tracing::error!("reload failed: {e}"),
+        }
+        seen.reloads = wanted.reloads;
+    }
+    if let Some(model) = wanted
+        .model
+        .clone()
+        .filter(|m| Some(m) != seen.model.as_ref())
+    {
+        let engine = app.engine.clone();
+        let name = model.clone();
+        match tokio::task::spawn_blocking(move || engine.use_model(&name)).await {
+            Ok(Ok(())) => tracing::info!(%model, "serving the model operators chose"),
+            Ok(Err(e)) => tracing::error!(%model, "cannot serve the chosen model: {e}"),
+            Err(e) => tracing::error!(%model, "cannot serve the chosen model: {e}"),
+        }
+        seen.model = Some(model);
+    }
+}
+
+/// A job that was started too many times (it stops its workers): the user is told, nothing runs.
+async fn give_up(bot: &Bot, ticket: &Ticket) -> JobEvent {
+    let job = &ticket.job;
+    tracing::error!(
+        job = job.id,
+        "started {MAX_ATTEMPTS} times without finishing; given up"
+    );
+    let _ = bot
+        .send_message(ChatId(job.chat), text(job.lang, Msg::Failed))
+        .await;
+    JobEvent {
+        mode: job.draft.mode,
+        outcome: Outcome::Failed,
+        latency: ticket.submitted.elapsed().as_secs_f64(),
+        overhead: 0.0,
+    }
+}
+
+/// Deletes the preview an earlier, interrupted attempt at this job left in the chat.
+async fn remove_old_preview(bot: &Bot, redis: &RedisQueue, ticket: &Ticket) {
+    if let Ok(Some(message)) = redis.take_preview(ticket.job.id).await {
+        let _ = bot
+            .delete_message(ChatId(ticket.job.chat), MessageId(message))
+            .await;
+    }
+}
+
+/// Raises the ticket's cancel flag once the user cancels the job through the bot process.
+async fn watch_cancel(redis: Arc<RedisQueue>, ticket: Arc<Ticket>) {
+    loop {
+        if redis.is_cancelled(ticket.job.id).await.unwrap_or(false) {
+            ticket.cancel();
+            return;
+        }
+        tokio::time::sleep(CANCEL_POLL).await;
+    }
+}
