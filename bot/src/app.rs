@@ -33,6 +33,11 @@ pub struct App {
     pub files: Bounded<Vec<u8>>,
     /// Rendered gallery pages (JPEG) by page number.
     pub galleries: Bounded<Vec<u8>>,
+    /// Held while a gallery page is drawn.
+    pub drawing_gallery: tokio::sync::Mutex<()>,
+    /// Pictures checked at once: a burst of uploads decodes a few at a time, not all at once
+    /// (each decoded picture can take up to 150 MB).
+    checking: tokio::sync::Semaphore,
     /// The configuration.
     pub config: Config,
 }
@@ -75,6 +80,10 @@ impl App {
             settings,
             files: Bounded::new(FILE_CACHE_BYTES),
             galleries: Bounded::new(16 << 20),
+            drawing_gallery: tokio::sync::Mutex::new(()),
+            checking: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            ),
             config,
         }
     }
@@ -147,6 +156,11 @@ impl App {
         declared_size: Option<u64>,
     ) -> Result<(), FileProblem> {
         let bytes = self.file_bytes(bot, file_id, declared_size).await?;
+        let _turn = self
+            .checking
+            .acquire()
+            .await
+            .map_err(|e| FileProblem::Transport(e.to_string()))?;
         let engine = self.engine.clone();
         let checked = tokio::task::spawn_blocking(move || engine.check_image(&bytes))
             .await

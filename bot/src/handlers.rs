@@ -313,6 +313,12 @@ async fn gallery_picture(app: &Arc<App>, page: usize) -> anyhow::Result<Vec<u8>>
     if let Some(jpeg) = app.galleries.get(&key) {
         return Ok(jpeg.as_ref().clone());
     }
+    // One drawing at a time: when many users arrive at once, the first draws the page and the
+    // others wait for it instead of each decoding the paintings (that stampede cost 400 MB).
+    let _drawing = app.drawing_gallery.lock().await;
+    if let Some(jpeg) = app.galleries.get(&key) {
+        return Ok(jpeg.as_ref().clone());
+    }
     let ids = ui::page_ids(app, page);
     let engine = app.engine.clone();
     let picture = tokio::task::spawn_blocking(move || engine.gallery(&ids)).await??;

@@ -176,6 +176,9 @@ pub fn create_session(
             }
         }
     }
+    // Every photo has its own size, so a memory pattern planned for one shape does not serve the
+    // next; each kept plan holds the peak of its shape (measured in docs/bot-benchmark.md).
+    builder = builder.with_memory_pattern(false)?;
     let session = builder.commit_from_memory(model)?;
     tracing::info!(%provider, "ONNX Runtime session ready");
     Ok((session, provider))

@@ -12,7 +12,7 @@ use fake_bot_api::{EventKind, FakeBotApi, FakeUser};
 
 /// Load test for stylegram-bot: N users send a photo at once in fast mode.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     /// The bot binary.
     #[arg(long, default_value = "target/release/stylegram-bot")]
