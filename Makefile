@@ -8,12 +8,17 @@ ENV_FILE := $(STYLEGRAM_HOME)/env.sh
 CARGO := source $(ENV_FILE) && cargo
 VGG := $(STYLEGRAM_HOME)/vgg16.safetensors
 
-.PHONY: run demo test bootstrap bootstrap-test build vgg lint fmt doctor bench-gatys bench-fast bench-bot
+.PHONY: run worker demo test bootstrap bootstrap-test build vgg lint fmt doctor bench-gatys bench-fast bench-bot
 
 ## run: bootstrap, build, and start stylegram-bot (needs TELOXIDE_TOKEN; honours TELOXIDE_API_URL)
 run: bootstrap
 	@$(CARGO) build --release --bin stylegram-bot
 	@source $(ENV_FILE) && exec target/release/stylegram-bot
+
+## worker: a `stylegram-bot worker` taking jobs from Redis (needs STYLEGRAM_REDIS_URL and TELOXIDE_TOKEN)
+worker: bootstrap
+	@$(CARGO) build --release --bin stylegram-bot
+	@source $(ENV_FILE) && exec target/release/stylegram-bot worker
 
 ## demo: the bot against the fake Bot API server; chat at http://127.0.0.1:8081/
 demo: bootstrap

@@ -108,7 +108,7 @@ def reference(vgg, content, style, iterations, lr, style_weight, tv_weight):
 
 
 SUMMARY = re.compile(
-    r"in ([\d.]+) s on (\w+): (\d+) iterations \((\d+) evaluations\), loss ([\d.e+-]+) = content ([\d.e+-]+) "
+    r"in ([\d.]+) s on (\w+)(?: \(\w+\))?: (\d+) iterations \((\d+) evaluations\), loss ([\d.e+-]+) = content ([\d.e+-]+) "
     r"\+ style ([\d.e+-]+) \+ tv ([\d.e+-]+)"
 )
 
@@ -161,7 +161,7 @@ def main():
     recipe = ["--optimizer", "adam", "--lr", str(args.lr), "--iterations", str(args.iterations), "--scales", "1",
               "--init", "content", "--size", str(args.size), "--content-weight", "1", "--style-weight",
               str(args.style_weight), "--tv-weight", str(args.tv_weight), "--stall-tolerance", "0",
-              "--vgg", args.vgg] + layers
+              "--precision", "f32", "--vgg", args.vgg] + layers
     # Same recipe, run in one command, ours first then PyTorch, then preset 3.
     ours_time, ours_loss, ours_its = ours(args.binary, paths["content"], paths["style"], os.path.join(tmp, "ours.png"), recipe)
     ref_time, ref_loss = reference(vgg, content, style, args.iterations, args.lr, args.style_weight, args.tv_weight)
@@ -192,9 +192,10 @@ def main():
         f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}.\n\n"
         f"Recipe: content {os.path.basename(args.content)}, style {os.path.basename(args.style)}, {args.size} px long side, "
         f"Adam lr {args.lr} from the content image, content relu4_2, style relu1_1..relu5_1 (0.2 each), "
-        f"β = {args.style_weight}, γ = {args.tv_weight}, no early stop. Preset 3 runs with its own settings "
-        "(docs/gatys.md); its saved image is scored with the reference's loss functions. Other losses are "
-        "those of the best image seen during the run.\n\n"
+        f"β = {args.style_weight}, γ = {args.tv_weight}, no early stop; our same-recipe run uses f32 like PyTorch. "
+        "Preset 3 runs with its own settings (docs/gatys.md: L-BFGS, the same layers and weights, bf16 convolutions "
+        "where the CPU has AVX-512 BF16); its saved image is scored with the reference's loss functions in f32. "
+        "Other losses are those of the best image seen during the run.\n\n"
         + header + body
     )
     print(text)

@@ -19,7 +19,7 @@ use stylegram_inference::runtime::{Device, SessionOptions};
 use stylegram_inference::stylizer::Options;
 
 use crate::gatys::{self, Style};
-use crate::vgg::Vgg;
+use crate::vgg::{Precision, Vgg};
 
 /// How the local engines are set up.
 #[derive(Debug, Clone)]
@@ -164,6 +164,7 @@ impl LocalEngine {
             return Ok(vgg);
         }
         Vgg::load(&self.config.vgg, self.torch_device)
+            .map(|vgg| vgg.with_precision(Precision::auto(self.torch_device)))
             .map_err(|e| EngineError::Failed(e.to_string()))
     }
 

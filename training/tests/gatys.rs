@@ -292,3 +292,48 @@ fn two_scales_split_the_iterations_and_end_at_full_size() {
     assert_eq!(sizes, [32, 32, 32, 64, 64, 64]);
     assert_eq!(output.iterations, 6);
 }
+
+#[test]
+fn bf16_convolutions_match_f32_features_and_gradients() {
+    use stylegram_training::vgg::Precision;
+    use tch::{Kind, Tensor};
+    let f32_vgg = vgg();
+    let bf16_vgg = vgg().with_precision(Precision::Bf16);
+    assert_eq!(bf16_vgg.precision(), Precision::Bf16);
+    let koala = images::fit_max_side(photo("test/content/koala.jpg"), 96);
+    let rgb = images::to_nchw(&koala);
+    let rgb = Tensor::from_slice(rgb.as_slice().unwrap()).view([
+        1,
+        3,
+        i64::from(koala.height()),
+        i64::from(koala.width()),
+    ]);
+    let layers = ["relu1_1", "relu3_1", "relu4_2"];
+    let grads: Vec<Tensor> = [&f32_vgg, &bf16_vgg]
+        .iter()
+        .map(|net| {
+            let x = rgb.copy().set_requires_grad(true);
+            let features = net.activations(&x, &layers).unwrap();
+            let loss = features
+                .iter()
+                .map(|f| {
+                    assert_eq!(f.kind(), Kind::Float, "features come back as f32");
+                    f.square().mean(Kind::Float)
+                })
+                .fold(Tensor::from(0.0f32), |a, b| a + b);
+            loss.backward();
+            x.grad()
+        })
+        .collect();
+    let exact = f32_vgg.activations(&rgb, &layers).unwrap();
+    let low = bf16_vgg.activations(&rgb, &layers).unwrap();
+    for ((a, b), name) in exact.iter().zip(&low).zip(layers) {
+        let relative = f64::try_from((a - b).norm() / a.norm()).unwrap();
+        assert!(relative < 0.03, "{name}: relative error {relative}");
+    }
+    let cosine = f64::try_from(
+        (&grads[0] * &grads[1]).sum(Kind::Float) / (grads[0].norm() * grads[1].norm()),
+    )
+    .unwrap();
+    assert!(cosine > 0.98, "gradient direction kept: cosine {cosine}");
+}

@@ -6,8 +6,16 @@ use tch::{Kind, Tensor};
 /// It keeps which channels fire together (texture) and forgets where (layout).
 pub fn gram(features: &Tensor) -> Tensor {
     let (n, c, h, w) = features.size4().expect("features are [N, C, H, W]");
-    let f = features.to_kind(Kind::Float).reshape([n, c, h * w]); // [N, C, HW]
-    f.matmul(&f.transpose(1, 2)) / (c * h * w) as f64 // [N, C, C]
+    let features = features.to_kind(Kind::Float);
+    let scale = (c * h * w) as f64;
+    if features.is_contiguous() {
+        let f = features.reshape([n, c, h * w]); // [N, C, HW]
+        f.matmul(&f.transpose(1, 2)) / scale // [N, C, C]
+    } else {
+        // Channels-last features (bf16 VGG): [N, HW, C] is a view, no copy.
+        let f = features.permute([0, 2, 3, 1]).reshape([n, h * w, c]);
+        f.transpose(1, 2).matmul(&f) / scale
+    }
 }
 
 /// Mean squared error in f32.
@@ -39,6 +47,14 @@ mod tests {
         for (a, b) in g.iter().zip(expected) {
             assert!((a - b).abs() < 1e-6, "{g:?}");
         }
+    }
+
+    #[test]
+    fn gram_is_the_same_for_channels_last_features() {
+        let f = Tensor::rand([1, 4, 5, 6], (Kind::Float, Device::Cpu));
+        let channels_last = f.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+        assert!(!channels_last.is_contiguous());
+        assert!(gram(&f).allclose(&gram(&channels_last), 1e-5, 1e-6, false));
     }
 
     #[test]

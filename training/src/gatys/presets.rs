@@ -9,32 +9,28 @@ fn paper_layers() -> (WeightedLayers, WeightedLayers) {
     (vec![("relu4_2".to_owned(), 1.0)], style.to_vec())
 }
 
-/// The presets' one-line descriptions, index 0 = preset 1. Each preset is a variant of the speed study
-/// (docs/gatys-study.md, 256 px, 2-core CPU); times and losses are that study's means.
+/// The presets' one-line descriptions, index 0 = preset 1. Variants of the speed study
+/// (docs/gatys-study.md, 256 px, 2-core CPU, f32); the times in brackets are `stylegram-train gatys
+/// --preset N --size 256` on koala × Van Gogh with bf16 convolutions (docs/gatys.md).
 pub const PRESETS: [&str; 5] = [
-    "1: quickest look: L-BFGS 40 iterations over two scales (study: lbfgs-2s-40, 15 s at 256 px)",
-    "2: fast: L-BFGS 80 iterations over two scales (lbfgs-2s-80, 31 s)",
-    "3: balanced: L-BFGS 80 iterations, style layers relu1_1..relu4_1 (lbfgs-to4_1-80, 45 s)",
-    "4: strong: L-BFGS 160 iterations over two scales (lbfgs-2s-160, 59 s)",
-    "5: closest to the prototype's 300 Adam steps: L-BFGS 160 iterations (lbfgs-160, 92 s)",
+    "1: quickest look: L-BFGS 40 iterations over two scales (study: lbfgs-2s-40; 5.8 s)",
+    "2: fast: L-BFGS 80 iterations over two scales (lbfgs-2s-80; 9.1 s)",
+    "3: balanced: L-BFGS 180 iterations, better than the prototype's 300 Adam steps on both losses (30.7 s)",
+    "4: fine: L-BFGS 240 iterations, lower style and content losses (43.8 s)",
+    "5: finest: L-BFGS 320 iterations (55.4 s)",
 ];
 
 /// Preset `n` (1..=5), or `None`.
 pub fn preset(n: u8) -> Option<GatysConfig> {
-    let (iterations, scales, style_to_4_1) = match n {
-        1 => (40, 2, false),
-        2 => (80, 2, false),
-        3 => (80, 1, true),
-        4 => (160, 2, false),
-        5 => (160, 1, false),
+    let (iterations, scales) = match n {
+        1 => (40, 2),
+        2 => (80, 2),
+        3 => (180, 1),
+        4 => (240, 1),
+        5 => (320, 1),
         _ => return None,
     };
-    let (content_layers, mut style_layers) = paper_layers();
-    if style_to_4_1 {
-        style_layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
-            .map(|l| (l.to_owned(), 0.25))
-            .to_vec();
-    }
+    let (content_layers, style_layers) = paper_layers();
     Some(GatysConfig {
         size: 512,
         content_layers,

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use stylegram_inference::images::{self, ImageLimits};
 use stylegram_training::cli::{parse_weighted_layer, parse_weighted_path};
 use stylegram_training::gatys::{self, GatysConfig, Init, Optimizer, Style};
-use stylegram_training::vgg::Vgg;
+use stylegram_training::vgg::{Precision, Vgg};
 use stylegram_training::{doctor, import, paths};
 
 mod eval;
@@ -150,9 +150,31 @@ struct GatysArgs {
     /// cpu, cuda, or auto (CUDA when libtorch sees a GPU).
     #[arg(long, default_value = "auto", env = "STYLEGRAM_DEVICE")]
     device: String,
+    /// Number format of the VGG convolutions: auto (bf16 on CPUs with AVX-512 BF16, else f32), f32
+    /// or bf16.
+    #[arg(long, value_enum, default_value = "auto", env = "STYLEGRAM_PRECISION")]
+    precision: PrecisionArg,
     /// VGG weights from `import-vgg`.
     #[arg(long, env = "STYLEGRAM_VGG")]
     vgg: Option<PathBuf>,
+}
+
+/// `--precision`.
+#[derive(Clone, Copy, ValueEnum)]
+enum PrecisionArg {
+    Auto,
+    F32,
+    Bf16,
+}
+
+impl PrecisionArg {
+    fn resolve(self, device: tch::Device) -> Precision {
+        match self {
+            PrecisionArg::Auto => Precision::auto(device),
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::Bf16 => Precision::Bf16,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -323,7 +345,8 @@ fn run_gatys(args: GatysArgs) -> anyhow::Result<ExitCode> {
     let device = parse_device(&args.device)?;
     let vgg_path = args.vgg.clone().unwrap_or_else(paths::vgg_weights);
     let vgg = Vgg::load(&vgg_path, device)
-        .with_context(|| format!("loading VGG weights {}", vgg_path.display()))?;
+        .with_context(|| format!("loading VGG weights {}", vgg_path.display()))?
+        .with_precision(args.precision.resolve(device));
 
     let bar = ProgressBar::new(config.iterations as u64);
     bar.set_style(
@@ -355,10 +378,11 @@ fn run_gatys(args: GatysArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing {}", args.out.display()))?;
     let (w, h) = output.image.dimensions();
     println!(
-        "{} {w}×{h} in {:.1} s on {}: {} iterations ({} evaluations), loss {:.3e} = content {:.3e} + style {:.3e} + tv {:.3e}, stopped by {:?}",
+        "{} {w}×{h} in {:.1} s on {} ({}): {} iterations ({} evaluations), loss {:.3e} = content {:.3e} + style {:.3e} + tv {:.3e}, stopped by {:?}",
         args.out.display(),
         output.elapsed.as_secs_f64(),
         if device.is_cuda() { "CUDA" } else { "CPU" },
+        vgg.precision().as_str(),
         output.iterations,
         output.evaluations,
         output.losses.total,
