@@ -62,13 +62,7 @@ pub async fn run(
     config: Config,
     engine: impl FnOnce(&Config) -> anyhow::Result<Arc<dyn Engine>>,
 ) -> anyhow::Result<()> {
-    let bot = config.bot();
-    let me = bot.get_me().await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot reach the Bot API at {}: {e}",
-            config.api_url_display()
-        )
-    })?;
+    let (bot, me) = connect_bot(&config).await?;
     let (jobs, settings, storage) = match &config.redis_url {
         None => (
             Jobs::local(config.jobs_per_hour),
@@ -92,14 +86,7 @@ pub async fn run(
     let storage: Arc<ErasedStorage<State>> = storage;
     let engine = engine(&config)?;
     let app = Arc::new(app::App::new(engine, jobs, settings, config.clone()));
-    ops::serve(config.http_addr, app.clone())
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot serve health and metrics on {}: {e}",
-                config.http_addr
-            )
-        })?;
+    serve_ops(&app).await?;
     worker::spawn(app.clone(), bot.clone());
     if let Err(e) = bot.set_my_commands(handlers::Command::bot_commands()).await {
         tracing::warn!("cannot set the command list: {e}");
@@ -137,6 +124,26 @@ pub async fn run(
     Ok(())
 }
 
+/// A Bot API client that answered `getMe`, with the bot's account.
+async fn connect_bot(config: &Config) -> anyhow::Result<(Bot, teloxide::types::Me)> {
+    let bot = config.bot();
+    let me = bot.get_me().await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot reach the Bot API at {}: {e}",
+            config.api_url_display()
+        )
+    })?;
+    Ok((bot, me))
+}
+
+/// Starts `/healthz` and `/metrics` on the configured address.
+async fn serve_ops(app: &Arc<app::App>) -> anyhow::Result<()> {
+    let addr = app.config.http_addr;
+    ops::serve(addr, app.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve health and metrics on {addr}: {e}"))
+}
+
 async fn connect_redis(config: &Config, me: String) -> anyhow::Result<Arc<RedisQueue>> {
     let url = config
         .redis_url
@@ -160,13 +167,7 @@ pub async fn run_worker(
     engine: impl FnOnce(&Config) -> anyhow::Result<Arc<dyn Engine>>,
 ) -> anyhow::Result<()> {
     let redis = connect_redis(&config, config.worker_name()).await?;
-    let bot = config.bot();
-    bot.get_me().await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot reach the Bot API at {}: {e}",
-            config.api_url_display()
-        )
-    })?;
+    let (bot, _) = connect_bot(&config).await?;
     let engine = engine(&config)?;
     let app = Arc::new(app::App::new(
         engine,
@@ -174,13 +175,6 @@ pub async fn run_worker(
         SettingsStore::default(),
         config.clone(),
     ));
-    ops::serve(config.http_addr, app.clone())
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot serve health and metrics on {}: {e}",
-                config.http_addr
-            )
-        })?;
+    serve_ops(&app).await?;
     worker_process::serve(app, bot, redis).await
 }
