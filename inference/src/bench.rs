@@ -27,9 +27,8 @@ pub fn conv_flops(
                     .get(1)
                     .ok_or_else(|| InferenceError::Ort("a Conv node without weights".into()))?;
                 let dims = model
-                    .initializer(weight)
-                    .map_err(|e| InferenceError::Ort(e.to_string()))?
-                    .dims;
+                    .weight_dims(weight)
+                    .map_err(|e| InferenceError::Ort(e.to_string()))?;
                 let macs_per_pixel: usize = dims.iter().product();
                 flops += 2.0 * macs_per_pixel as f64 * (h as f64 * scale) * (w as f64 * scale);
             }

@@ -7,6 +7,7 @@ pub mod bundle;
 mod error;
 pub mod images;
 pub mod presets;
+pub mod quantize;
 pub mod registry;
 pub mod runtime;
 pub mod stylizer;

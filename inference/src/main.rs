@@ -9,6 +9,7 @@ use stylegram_inference::InferenceError;
 use stylegram_inference::adain::AdainModel;
 use stylegram_inference::images::{self, Format, ImageLimits};
 use stylegram_inference::presets::Presets;
+use stylegram_inference::quantize::{self, CalibrationSet};
 use stylegram_inference::registry::{self, Registry, Status};
 use stylegram_inference::runtime::{self, Device, SessionOptions};
 use stylegram_inference::stylizer::{Options, Stylizer};
@@ -62,6 +63,70 @@ enum ModelsCommand {
         /// The bundle folder.
         dir: PathBuf,
     },
+    /// Write the int8 variant of a bundle: activation ranges calibrated on photos and style
+    /// pictures, weights int8 per channel (ONNX QDQ form, run as integer convolutions by ONNX
+    /// Runtime). Compare it with `stylegram bench --compare` and `stylegram-train eval --model`.
+    Quantize(QuantizeArgs),
+}
+
+#[derive(Args)]
+struct QuantizeArgs {
+    /// The float bundle to quantise.
+    src: PathBuf,
+    /// The new bundle's folder (its name becomes the model's name).
+    #[arg(long)]
+    out: PathBuf,
+    /// Folder with content/ and style/ pictures to calibrate on (keep the evaluation set out).
+    #[arg(
+        long,
+        default_value = "../shared/data/train",
+        env = "STYLEGRAM_DATA_TRAIN"
+    )]
+    calibration: PathBuf,
+    /// Pictures taken from each of content/ and style/.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    images: u32,
+    /// Long side of the calibration pictures in pixels.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(64..=2048))]
+    size: u32,
+}
+
+fn quantize(args: QuantizeArgs) -> Result<(), Failure> {
+    if args
+        .out
+        .join(stylegram_inference::bundle::MANIFEST)
+        .exists()
+        || args.out == args.src
+    {
+        return Err(Failure::Usage(format!(
+            "--out {}: a bundle is already there; choose a new folder",
+            args.out.display()
+        )));
+    }
+    let set = CalibrationSet::load(&args.calibration, args.images as usize, args.size)
+        .map_err(|e| Failure::Usage(format!("--calibration: {e}")))?;
+    let steps = set.contents.len() * 2 + set.styles.len();
+    let bar = indicatif::ProgressBar::new(steps as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "calibrating {bar:30} {pos}/{len} pictures {elapsed}",
+        )
+        .expect("valid template"),
+    );
+    let start = Instant::now();
+    let made = quantize::quantize_bundle(&args.src, &args.out, &set, || bar.inc(1))?;
+    bar.finish_and_clear();
+    let model = registry::validate(&args.out, SessionOptions::default())?;
+    println!(
+        "wrote {} ({} of {} convolutions integer end to end; encoder {:?}, decoder {:?}) in {:.1} s; validated on {}",
+        args.out.display(),
+        made.encoder.integer_convolutions + made.decoder.integer_convolutions,
+        made.encoder.convolutions + made.decoder.convolutions,
+        made.encoder,
+        made.decoder,
+        start.elapsed().as_secs_f64(),
+        model.provider(),
+    );
+    Ok(())
 }
 
 #[derive(Args)]
@@ -284,6 +349,7 @@ fn main() -> ExitCode {
                 })
                 .map_err(Failure::from)
         }
+        Command::Models(ModelsCommand::Quantize(args)) => quantize(args),
         Command::Bench(args) => bench_cmd::run(args),
         Command::Presets { styles_dir } => Presets::load(&styles_dir)
             .map(|presets| {

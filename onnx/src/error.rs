@@ -41,6 +41,9 @@ pub enum OnnxError {
     /// A requested output is produced by no node, input or initializer.
     #[error("no node, input or initializer in the graph produces '{0}'")]
     UnknownValue(String),
+    /// The graph has a shape a transformation does not handle.
+    #[error("{0}")]
+    Unsupported(String),
     /// Data passed to the builder does not match the shape given with it.
     #[error(
         "tensor '{name}' has shape {shape:?} ({expected} values) but {actual} values were given"

@@ -6,6 +6,7 @@
 
 mod builder;
 mod error;
+pub mod qdq;
 mod reader;
 
 pub use builder::{GraphBuilder, NodeBuilder};

@@ -139,6 +139,25 @@ impl Model {
         decode_f32(tensor)
     }
 
+    /// The shape of a constant weight of any element type: an initializer, or the quantised
+    /// initializer behind a `DequantizeLinear` (as in QDQ graphs).
+    pub fn weight_dims(&self, name: &str) -> Result<Vec<usize>, OnnxError> {
+        let graph = self.graph();
+        let stored = |n: &str| graph.initializer.iter().find(|t| t.name() == n);
+        let tensor = stored(name).or_else(|| {
+            graph
+                .node
+                .iter()
+                .find(|node| {
+                    node.op_type() == "DequantizeLinear" && node.output.iter().any(|o| o == name)
+                })
+                .and_then(|node| stored(&node.input[0]))
+        });
+        tensor
+            .map(|t| t.dims.iter().map(|&d| d.max(0) as usize).collect())
+            .ok_or_else(|| OnnxError::MissingInitializer(name.to_owned()))
+    }
+
     /// A copy of this model that computes only `outputs`: the nodes they depend on are kept,
     /// everything else (and unused initializers) is dropped. Any intermediate value can be an output,
     /// which is how a layer's activations are exposed for comparison.
@@ -226,7 +245,7 @@ fn value_info(v: &ValueInfoProto) -> ValueInfo {
     }
 }
 
-fn decode_f32(tensor: &TensorProto) -> Result<Initializer, OnnxError> {
+pub(crate) fn decode_f32(tensor: &TensorProto) -> Result<Initializer, OnnxError> {
     let name = tensor.name().to_owned();
     if tensor.data_type() != tensor_proto::DataType::Float as i32 {
         return Err(OnnxError::UnsupportedDataType {

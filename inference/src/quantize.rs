@@ -1,0 +1,258 @@
+//! The int8 variant of a bundle: activation ranges calibrated by running the float graphs on
+//! photos and style pictures with ONNX Runtime, then both graphs rewritten in QDQ form by
+//! [`stylegram_onnx::qdq`] (int8 weights per channel, uint8 activations per tensor).
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+use ndarray::{Array1, Array4};
+use ort::value::TensorRef;
+use stylegram_onnx::Model;
+use stylegram_onnx::qdq::{self, QuantizeReport, Range};
+
+use crate::InferenceError;
+use crate::adain::SIZE_MULTIPLE;
+use crate::bundle::{self, Manifest};
+use crate::images;
+use crate::runtime::{self, Device, SessionOptions};
+
+/// The pictures the ranges are measured on.
+pub struct CalibrationSet {
+    /// Photos, as the encoder sees them at serving time.
+    pub contents: Vec<RgbImage>,
+    /// Style pictures: their statistics drive the decoder, and the encoder sees them too.
+    pub styles: Vec<RgbImage>,
+}
+
+impl CalibrationSet {
+    /// Up to `count` pictures from each of `dir/content` and `dir/style`, spread over the sorted
+    /// file lists, scaled to `max_side`.
+    pub fn load(dir: &Path, count: usize, max_side: u32) -> Result<Self, InferenceError> {
+        let pick = |sub: &str| -> Result<Vec<RgbImage>, InferenceError> {
+            let folder = dir.join(sub);
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+                .map_err(|source| InferenceError::Io {
+                    path: folder.clone(),
+                    source,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| images::Format::from_path(p).is_some())
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(InferenceError::BadRequest(format!(
+                    "{} holds no .jpg or .png pictures to calibrate with",
+                    folder.display()
+                )));
+            }
+            let step = (files.len() / count.max(1)).max(1);
+            files
+                .iter()
+                .step_by(step)
+                .take(count)
+                .map(|p| {
+                    images::load(p, &images::ImageLimits::default())
+                        .map(|i| images::fit_max_side(i, max_side))
+                })
+                .collect()
+        };
+        Ok(CalibrationSet {
+            contents: pick("content")?,
+            styles: pick("style")?,
+        })
+    }
+}
+
+/// Per-value ranges, averaged over the calibration inputs: each input's minimum and maximum, then
+/// their means (one outlier picture does not stretch the scale for all others).
+#[derive(Default)]
+struct RangeMeter {
+    sums: HashMap<String, (f64, f64, usize)>,
+}
+
+impl RangeMeter {
+    fn add(&mut self, name: &str, values: &[f32]) {
+        let (lo, hi) = values
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        let entry = self.sums.entry(name.to_owned()).or_default();
+        entry.0 += f64::from(lo);
+        entry.1 += f64::from(hi);
+        entry.2 += 1;
+    }
+
+    fn ranges(&self) -> HashMap<String, Range> {
+        self.sums
+            .iter()
+            .map(|(name, (lo, hi, n))| {
+                let n = *n as f64;
+                (
+                    name.clone(),
+                    Range {
+                        min: (lo / n) as f32,
+                        max: (hi / n) as f32,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// A session computing `values` of `model` (its calibration points) besides nothing else.
+fn probe(model: &Model, values: &[String]) -> Result<ort::session::Session, InferenceError> {
+    let names: Vec<&str> = values.iter().map(String::as_str).collect();
+    let extracted = model
+        .extract(&names)
+        .map_err(|e| InferenceError::Ort(format!("cannot expose calibration values: {e}")))?;
+    let options = SessionOptions {
+        device: Device::Cpu,
+        intra_threads: 0,
+    };
+    Ok(runtime::create_session(&extracted.to_bytes(), options)?.0)
+}
+
+fn read_graph(manifest: &Manifest, dir: &Path, graph: &str) -> Result<Model, InferenceError> {
+    let path = manifest
+        .graph_path(dir, graph)
+        .expect("read_verified checked both graphs");
+    Model::from_file(&path).map_err(|e| InferenceError::BadBundle {
+        dir: dir.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// What [`quantize_bundle`] made.
+pub struct QuantizedBundle {
+    /// The new bundle's manifest.
+    pub manifest: Manifest,
+    /// What happened to the encoder graph.
+    pub encoder: QuantizeReport,
+    /// What happened to the decoder graph.
+    pub decoder: QuantizeReport,
+}
+
+/// Writes the int8 variant of bundle `src` into `dst` (created if needed), calibrated on `set`;
+/// `progress` is called after each calibration picture.
+pub fn quantize_bundle(
+    src: &Path,
+    dst: &Path,
+    set: &CalibrationSet,
+    mut progress: impl FnMut(),
+) -> Result<QuantizedBundle, InferenceError> {
+    let manifest = Manifest::read_verified(src)?;
+    if manifest.architecture.get("quantization").is_some() {
+        return Err(InferenceError::BadRequest(format!(
+            "{} is already quantised",
+            src.display()
+        )));
+    }
+    let encoder = read_graph(&manifest, src, "encoder")?;
+    let decoder = read_graph(&manifest, src, "decoder")?;
+    let onnx = |e: stylegram_onnx::OnnxError| InferenceError::BadBundle {
+        dir: src.to_owned(),
+        message: e.to_string(),
+    };
+
+    // Encoder: every photo and style picture; keep the photos' features and the styles' statistics.
+    let encoder_values = qdq::calibration_values(&encoder).map_err(onnx)?;
+    let mut probe_values = encoder_values.clone();
+    probe_values.extend(["features", "mean", "std"].map(str::to_owned));
+    let mut session = probe(&encoder, &probe_values)?;
+    let mut meter = RangeMeter::default();
+    let mut run_encoder = |image: &RgbImage| -> Result<Vec<Array4<f32>>, InferenceError> {
+        let padded = images::pad_reflect_to_multiple(image, SIZE_MULTIPLE);
+        let input = images::to_nchw(&padded);
+        let out = session.run(ort::inputs!["image" => TensorRef::from_array_view(&input)?])?;
+        for name in &encoder_values {
+            let (_, values) = out[name.as_str()].try_extract_tensor::<f32>()?;
+            meter.add(name, values);
+        }
+        ["features", "mean", "std"]
+            .iter()
+            .map(|name| {
+                let a = out[*name].try_extract_array::<f32>()?.to_owned();
+                a.into_dimensionality()
+                    .map_err(|e| InferenceError::Ort(format!("{name}: {e}")))
+            })
+            .collect()
+    };
+    let mut features = Vec::new();
+    for photo in &set.contents {
+        features.push(run_encoder(photo)?.swap_remove(0));
+        progress();
+    }
+    let mut style_stats = Vec::new();
+    for style in &set.styles {
+        let mut out = run_encoder(style)?;
+        let std = out.pop().expect("three outputs");
+        let mean = out.pop().expect("three outputs");
+        style_stats.push((mean, std));
+        progress();
+    }
+    drop(run_encoder);
+    let encoder_ranges = meter.ranges();
+
+    // Decoder: each photo's features with one of the styles at full strength.
+    let decoder_values = qdq::calibration_values(&decoder).map_err(onnx)?;
+    let mut session = probe(&decoder, &decoder_values)?;
+    let mut meter = RangeMeter::default();
+    let alpha = Array1::from_vec(vec![1.0f32]);
+    for (i, f) in features.iter().enumerate() {
+        let (mean, std) = &style_stats[i % style_stats.len()];
+        let out = session.run(ort::inputs![
+            "features" => TensorRef::from_array_view(f)?,
+            "style_mean" => TensorRef::from_array_view(mean)?,
+            "style_std" => TensorRef::from_array_view(std)?,
+            "alpha" => TensorRef::from_array_view(&alpha)?,
+        ])?;
+        for name in &decoder_values {
+            let (_, values) = out[name.as_str()].try_extract_tensor::<f32>()?;
+            meter.add(name, values);
+        }
+        progress();
+    }
+    let decoder_ranges = meter.ranges();
+
+    let (encoder_q, encoder_report) = qdq::quantize(&encoder, &encoder_ranges).map_err(onnx)?;
+    let (decoder_q, decoder_report) = qdq::quantize(&decoder, &decoder_ranges).map_err(onnx)?;
+
+    std::fs::create_dir_all(dst).map_err(|source| InferenceError::Io {
+        path: dst.to_owned(),
+        source,
+    })?;
+    let mut out = manifest.clone();
+    out.name = dst.file_name().map_or_else(
+        || format!("{}-int8", manifest.name),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    out.architecture["quantization"] = serde_json::json!({
+        "scheme": "int8 QDQ: weights int8 symmetric per output channel, activations uint8 asymmetric per tensor, ReLU folded into the output quantisation",
+        "source_model": format!("{} {}", manifest.name, manifest.version),
+        "calibration": format!(
+            "{} photos and {} style pictures, long side {} px; range = mean over pictures of each picture's min and max",
+            set.contents.len(),
+            set.styles.len(),
+            set.contents.iter().chain(&set.styles).map(|i| i.width().max(i.height())).max().unwrap_or(0)
+        ),
+        "integer_convolutions": encoder_report.integer_convolutions + decoder_report.integer_convolutions,
+        "convolutions": encoder_report.convolutions + decoder_report.convolutions,
+    });
+    out.files.clear();
+    for (graph, model) in [("encoder", &encoder_q), ("decoder", &decoder_q)] {
+        let file = &manifest.graphs[graph].file;
+        let path = dst.join(file);
+        std::fs::write(&path, model.to_bytes()).map_err(|source| InferenceError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        out.files.insert(file.clone(), bundle::digest(&path)?);
+    }
+    out.write(dst)?;
+    Ok(QuantizedBundle {
+        manifest: out,
+        encoder: encoder_report,
+        decoder: decoder_report,
+    })
+}
