@@ -8,7 +8,7 @@ ENV_FILE := $(STYLEGRAM_HOME)/env.sh
 CARGO := source $(ENV_FILE) && cargo
 VGG := $(STYLEGRAM_HOME)/vgg16.safetensors
 
-.PHONY: run worker demo test bootstrap bootstrap-test build vgg lint fmt doctor bench-gatys bench-fast bench-bot
+.PHONY: run worker demo test bootstrap bootstrap-test build vgg lint fmt doctor bench-gatys bench-fast bench-bot quantize
 
 ## run: bootstrap, build, and start stylegram-bot (needs TELOXIDE_TOKEN; honours TELOXIDE_API_URL)
 run: bootstrap
@@ -49,10 +49,18 @@ bench-gatys: bootstrap vgg
 	@$(CARGO) build --release --bin stylegram-train
 	@source $(ENV_FILE) && python bench/gatys_reference.py
 
-## bench-fast: fast-mode latency at 256/512/1024 px against PyTorch eager (writes docs/benchmarks.md)
+## bench-fast: fast-mode latency at 256/512/1024 px, float and int8 bundles against PyTorch eager (writes docs/benchmarks.md)
 bench-fast: bootstrap
 	@$(CARGO) build --release --bin stylegram
-	@source $(ENV_FILE) && target/release/stylegram bench
+	@source $(ENV_FILE) && target/release/stylegram bench --compare models/adain-v1-int8
+
+## quantize: rebuild models/adain-v1-int8 from models/adain-v1, calibrated on ../shared/data/train
+quantize: bootstrap
+	@$(CARGO) build --release --bin stylegram
+	@rm -rf models/adain-v1-int8.new
+	@source $(ENV_FILE) && target/release/stylegram models quantize models/adain-v1 --out models/adain-v1-int8.new --name adain-v1-int8
+	@cp models/adain-v1-int8/README.md models/adain-v1-int8.new/ 2>/dev/null || true
+	@rm -rf models/adain-v1-int8 && mv models/adain-v1-int8.new models/adain-v1-int8
 
 ## bench-bot: 50 users at once in fast mode against the bot through the fake Bot API (writes docs/bot-benchmark.md)
 bench-bot: bootstrap

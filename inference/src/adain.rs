@@ -89,6 +89,11 @@ impl AdainModel {
         &self.manifest
     }
 
+    /// Whether this is an int8 bundle (from `stylegram models quantize`).
+    pub fn is_quantized(&self) -> bool {
+        self.manifest.architecture.get("quantization").is_some()
+    }
+
     /// The bundle folder.
     pub fn dir(&self) -> &Path {
         &self.dir

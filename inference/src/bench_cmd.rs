@@ -5,6 +5,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use clap::Args;
+use stylegram_inference::InferenceError;
 use stylegram_inference::adain::AdainModel;
 use stylegram_inference::bench::{self, Latency};
 use stylegram_inference::images::{self, Format, ImageLimits};
@@ -19,6 +20,10 @@ pub struct BenchArgs {
     /// Model bundle folder.
     #[arg(long, default_value = "models/adain-v1", env = "STYLEGRAM_MODEL")]
     model: PathBuf,
+    /// Another bundle timed in the same run on the same photo, e.g. the int8 variant from
+    /// `stylegram models quantize` (its rows are compared with PyTorch running the float --model).
+    #[arg(long)]
+    compare: Option<PathBuf>,
     /// Square photo sizes to time.
     #[arg(long, value_delimiter = ',', default_value = "256,512,1024")]
     sizes: Vec<u32>,
@@ -49,25 +54,38 @@ pub struct BenchArgs {
 }
 
 struct Row {
+    model: String,
     size: u32,
     gflop: f64,
     end_to_end: Latency,
     network: Latency,
-    reference: Option<(Latency, u8)>,
+    /// PyTorch's latency and the largest and mean 8-bit differences from its picture.
+    reference: Option<(Latency, u8, f64)>,
+}
+
+/// Largest and mean absolute difference between two pictures in 8-bit levels.
+fn differences(a: &image::RgbImage, b: &image::RgbImage) -> (u8, f64) {
+    let (max, sum) = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .fold((0u8, 0u64), |(m, s), (x, y)| {
+            let d = x.abs_diff(*y);
+            (m.max(d), s + u64::from(d))
+        });
+    (max, sum as f64 / a.as_raw().len().max(1) as f64)
 }
 
 fn usage(e: impl std::fmt::Display) -> Failure {
     Failure::Usage(e.to_string())
 }
 
-/// Runs PyTorch eager on the same photo and style; returns its latency and the largest 8-bit
-/// difference from `ours`.
+/// Runs PyTorch eager on the same photo and style; returns its latency, its picture and its version.
 fn reference(
     args: &BenchArgs,
     photo: &image::RgbImage,
     style: &image::RgbImage,
-    ours: &image::RgbImage,
-) -> Result<(Latency, u8, String), Failure> {
+) -> Result<(Latency, image::RgbImage, String), Failure> {
     let dir = tempfile_dir()?;
     let (c, s, o) = (
         dir.join("content.png"),
@@ -106,20 +124,13 @@ fn reference(
     let json: serde_json::Value = serde_json::from_slice(&output.stdout)
         .map_err(|e| Failure::Other(format!("reference output: {e}")))?;
     let theirs = images::load(&o, &ImageLimits::default())?;
-    let diff = ours
-        .as_raw()
-        .iter()
-        .zip(theirs.as_raw())
-        .map(|(a, b)| a.abs_diff(*b))
-        .max()
-        .unwrap_or(0);
     let _ = std::fs::remove_dir_all(&dir);
     Ok((
         Latency {
             p50: json["p50"].as_f64().unwrap_or(f64::NAN),
             p95: json["p95"].as_f64().unwrap_or(f64::NAN),
         },
-        diff,
+        theirs,
         json["torch"].as_str().unwrap_or("?").to_owned(),
     ))
 }
@@ -151,54 +162,80 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
         device: Device::Cpu,
         intra_threads: args.threads,
     };
-    let model = Arc::new(AdainModel::load(&args.model, options)?);
-    let stylizer = Stylizer::new(model.clone(), 8);
+    let mut bundles = vec![args.model.clone()];
+    bundles.extend(args.compare.clone());
+    let stylizers = bundles
+        .iter()
+        .map(|dir| Ok(Stylizer::new(Arc::new(AdainModel::load(dir, options)?), 8)))
+        .collect::<Result<Vec<_>, InferenceError>>()?;
     let mut rows = Vec::new();
     let mut torch_version = String::from("-");
+    let shown_size = if args.sizes.contains(&512) {
+        512
+    } else {
+        args.sizes.first().copied().unwrap_or(0)
+    };
+    let mut sheet = Vec::new();
     for &size in &args.sizes {
-        eprintln!("timing {size}×{size} ...");
         let photo = images::resize_exact(&content, size, size);
         let jpeg = images::encode(&photo, Format::Jpeg)?;
         let style = images::fit_max_side(style_full.clone(), size);
-        let stats = stylizer.style_stats(&style, size)?;
         let opts = Options {
             alpha: 1.0,
             preserve_color: false,
             max_side: size,
         };
-        let end_to_end = bench::time_runs(args.runs, || {
-            let decoded = images::decode(&jpeg, &limits)?;
-            let out = stylizer.stylize(&decoded, &[(&style, 1.0)], &opts)?;
-            images::encode(&out, Format::Jpeg)
-        })?;
-        let network = bench::time_runs(args.runs, || model.stylize(&photo, &stats, 1.0))?;
-        let ours = model.stylize(&photo, &stats, 1.0)?;
-        let reference = if args.no_reference {
-            None
-        } else {
-            let (latency, diff, torch) = reference(&args, &photo, &style, &ours)?;
+        let mut pictures = Vec::new();
+        for (stylizer, dir) in stylizers.iter().zip(&bundles) {
+            let model = stylizer.model();
+            eprintln!("timing {} at {size}×{size} ...", model.manifest().name);
+            let stats = stylizer.style_stats(&style, size)?;
+            let end_to_end = bench::time_runs(args.runs, || {
+                let decoded = images::decode(&jpeg, &limits)?;
+                let out = stylizer.stylize(&decoded, &[(&style, 1.0)], &opts)?;
+                images::encode(&out, Format::Jpeg)
+            })?;
+            let network = bench::time_runs(args.runs, || model.stylize(&photo, &stats, 1.0))?;
+            pictures.push(model.stylize(&photo, &stats, 1.0)?);
+            rows.push(Row {
+                model: model.manifest().name.clone(),
+                size,
+                gflop: bench::bundle_flops(dir, size as usize, size as usize)? / 1e9,
+                end_to_end: bench::latency(&end_to_end),
+                network: bench::latency(&network),
+                reference: None,
+            });
+        }
+        if !args.no_reference {
+            eprintln!("timing PyTorch eager at {size}×{size} ...");
+            let (latency, theirs, torch) = reference(&args, &photo, &style)?;
             torch_version = torch;
-            Some((latency, diff))
-        };
-        rows.push(Row {
-            size,
-            gflop: bench::bundle_flops(&args.model, size as usize, size as usize)? / 1e9,
-            end_to_end: bench::latency(&end_to_end),
-            network: bench::latency(&network),
-            reference,
-        });
+            let first = rows.len() - pictures.len();
+            for (row, ours) in rows[first..].iter_mut().zip(&pictures) {
+                let (max, mean) = differences(ours, &theirs);
+                row.reference = Some((latency, max, mean));
+            }
+            pictures.push(theirs);
+        }
+        if size == shown_size {
+            sheet = std::iter::once(photo).chain(pictures).collect();
+        }
     }
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Fast-mode benchmark\n\nMade by `stylegram bench --threads {} --runs {}` with model `{}` on {} \
+        "# Fast-mode benchmark\n\nMade by `stylegram bench --threads {} --runs {}{}` with model `{}` on {} \
          ({} cores visible), ONNX Runtime {} (CPU provider, {} intra-op threads), PyTorch {} eager \
          ({} threads, `bench/adain_reference.py`, same weights read from the bundle's ONNX files). \
          Photo: koala resized to a square; style: Van Gogh, statistics cached. p50 / p95 over {} runs \
          after one warm-up.\n",
         args.threads,
         args.runs,
-        model.manifest().name,
+        args.compare
+            .as_ref()
+            .map(|c| format!(" --compare {}", c.display()))
+            .unwrap_or_default(),
+        stylizers[0].model().manifest().name,
         cpu_name(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         runtime::report().map(|r| r.version).unwrap_or_default(),
@@ -211,24 +248,25 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
         "- **end to end**: JPEG bytes → decode → stylize (style statistics from the cache) → JPEG bytes.\n\
          - **network**: encoder + AdaIN + decoder on the decoded photo (what PyTorch also runs).\n\
          - **GFLOP/s**: the network's convolution FLOPs over its p50.\n\
-         - **max Δ**: largest difference between our picture and PyTorch's, in 8-bit levels.\n\n",
+         - **max Δ / mean Δ**: largest and mean difference between the model's picture and PyTorch's \
+         (which always runs the float `--model`), in 8-bit levels.\n\n",
     );
     md.push_str(
-        "| size | GFLOP | end to end p50 / p95 (s) | network p50 / p95 (s) | GFLOP/s | PyTorch eager p50 / p95 (s) | PyTorch ÷ ours (network p50) | max Δ |\n\
-         |---|---|---|---|---|---|---|---|\n",
+        "| model | size | GFLOP | end to end p50 / p95 (s) | network p50 / p95 (s) | GFLOP/s | PyTorch eager p50 / p95 (s) | PyTorch ÷ ours (network p50) | max Δ / mean Δ |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         let (torch, ratio, diff) = match r.reference {
-            Some((l, d)) => (
+            Some((l, max, mean)) => (
                 format!("{:.3} / {:.3}", l.p50, l.p95),
                 format!("{:.2}×", l.p50 / r.network.p50),
-                d.to_string(),
+                format!("{max} / {mean:.2}"),
             ),
             None => ("-".into(), "-".into(), "-".into()),
         };
         let _ = writeln!(
             md,
-            "| {0}×{0} | {1:.1} | {2:.3} / {3:.3} | {4:.3} / {5:.3} | {6:.0} | {7} | {8} | {9} |",
+            "| {10} | {0}×{0} | {1:.1} | {2:.3} / {3:.3} | {4:.3} / {5:.3} | {6:.0} | {7} | {8} | {9} |",
             r.size,
             r.gflop,
             r.end_to_end.p50,
@@ -238,12 +276,39 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
             r.gflop / r.network.p50,
             torch,
             ratio,
-            diff
+            diff,
+            r.model
         );
     }
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent).map_err(usage)?;
     }
+    let sheet_path = args.out.with_file_name(format!(
+        "{}-pictures.jpg",
+        args.out
+            .file_stem()
+            .map_or_else(|| "benchmarks".into(), |s| s.to_string_lossy())
+    ));
+    let _ = writeln!(
+        md,
+        "\n{shown_size}×{shown_size}, left to right: the photo, {}{}:\n\n![pictures]({})",
+        rows.iter()
+            .filter(|r| r.size == shown_size)
+            .map(|r| format!("`{}`", r.model))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if args.no_reference {
+            ""
+        } else {
+            ", PyTorch eager"
+        },
+        sheet_path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    );
+    images::contact_sheet(&[sheet], shown_size.min(512))
+        .save(&sheet_path)
+        .map_err(|e| usage(format!("cannot write {}: {e}", sheet_path.display())))?;
     std::fs::write(&args.out, &md).map_err(usage)?;
     print!("{md}");
     Ok(())

@@ -73,9 +73,12 @@ enum ModelsCommand {
 struct QuantizeArgs {
     /// The float bundle to quantise.
     src: PathBuf,
-    /// The new bundle's folder (its name becomes the model's name).
+    /// The new bundle's folder.
     #[arg(long)]
     out: PathBuf,
+    /// The model's name in its manifest (default: the --out folder's name).
+    #[arg(long)]
+    name: Option<String>,
     /// Folder with content/ and style/ pictures to calibrate on (keep the evaluation set out).
     #[arg(
         long,
@@ -113,7 +116,9 @@ fn quantize(args: QuantizeArgs) -> Result<(), Failure> {
         .expect("valid template"),
     );
     let start = Instant::now();
-    let made = quantize::quantize_bundle(&args.src, &args.out, &set, || bar.inc(1))?;
+    let made = quantize::quantize_bundle(&args.src, &args.out, args.name.as_deref(), &set, || {
+        bar.inc(1)
+    })?;
     bar.finish_and_clear();
     let model = registry::validate(&args.out, SessionOptions::default())?;
     println!(

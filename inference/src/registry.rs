@@ -12,7 +12,7 @@ use crate::InferenceError;
 use crate::adain::AdainModel;
 use crate::bundle::MANIFEST;
 use crate::images::{self, ImageLimits};
-use crate::runtime::SessionOptions;
+use crate::runtime::{Provider, SessionOptions};
 use crate::stylizer::Stylizer;
 
 /// A small real photo every bundle must stylize before it is served.
@@ -93,8 +93,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Validates every bundle under `root` and activates `preferred` (or, if `None`, the first valid
-    /// one by name). Fails when the preferred bundle, or every bundle, is invalid.
+    /// Validates every bundle under `root` and activates `preferred`; if `None`, the first valid one
+    /// by name that suits the provider (an int8 bundle on CPU, a float one on CUDA, where ONNX
+    /// Runtime has no integer convolutions), else the first valid one. Fails when the preferred
+    /// bundle, or every bundle, is invalid.
     pub fn open(
         root: &Path,
         preferred: Option<&str>,
@@ -147,12 +149,17 @@ impl Registry {
                     )));
                 }
             },
-            None => valid.keys().next().cloned().ok_or_else(|| {
-                InferenceError::BadRequest(format!(
-                    "no valid model bundle in {} (see `stylegram models check`)",
-                    root.display()
-                ))
-            })?,
+            None => valid
+                .iter()
+                .find(|(_, m)| m.is_quantized() == (m.provider() == Provider::Cpu))
+                .or_else(|| valid.iter().next())
+                .map(|(name, _)| name.clone())
+                .ok_or_else(|| {
+                    InferenceError::BadRequest(format!(
+                        "no valid model bundle in {} (see `stylegram models check`)",
+                        root.display()
+                    ))
+                })?,
         };
         let model = valid.remove(&name).expect("chosen from the valid ones");
         tracing::info!("active model: {name}");

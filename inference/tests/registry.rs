@@ -151,3 +151,26 @@ fn the_watcher_picks_up_a_changed_active_bundle() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn without_a_choice_cpu_sessions_serve_the_int8_bundle() {
+    let root = tempfile::tempdir().unwrap();
+    install(root.path(), "a-float", "1.0.0");
+    let int8 = shipped_model().with_file_name("adain-v1-int8");
+    let dir = root.path().join("b-int8");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["encoder.onnx", "decoder.onnx", "manifest.json"] {
+        std::fs::copy(int8.join(f), dir.join(f)).unwrap();
+    }
+    // By name the float bundle comes first; on CPU the int8 one is chosen.
+    let registry = Registry::open(root.path(), None, options(), 1).unwrap();
+    assert_eq!(registry.active_name(), "b-int8");
+    assert!(registry.current().model().is_quantized());
+    // An explicit choice wins.
+    let registry = Registry::open(root.path(), Some("a-float"), options(), 1).unwrap();
+    assert!(!registry.current().model().is_quantized());
+    // With float bundles only, the first by name serves, as before.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let registry = Registry::open(root.path(), None, options(), 1).unwrap();
+    assert_eq!(registry.active_name(), "a-float");
+}
