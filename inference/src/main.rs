@@ -166,9 +166,13 @@ struct StylizeArgs {
     /// ONNX Runtime intra-op threads (0 = one per core).
     #[arg(long, default_value_t = 0, env = "STYLEGRAM_THREADS")]
     threads: usize,
-    /// Model bundle folder.
-    #[arg(long, default_value = "models/adain-v1", env = "STYLEGRAM_MODEL")]
-    model: PathBuf,
+    /// Model bundle folder (default: the one the registry serves from --models: the int8 bundle on
+    /// CPU, a float one on CUDA).
+    #[arg(long, env = "STYLEGRAM_MODEL")]
+    model: Option<PathBuf>,
+    /// Folder of model bundles, used when --model is not given.
+    #[arg(long, default_value = "models", env = "STYLEGRAM_MODELS")]
+    models: PathBuf,
 }
 
 /// `path` or `path:weight`.
@@ -248,23 +252,27 @@ fn stylize(args: StylizeArgs) -> Result<(), Failure> {
         }
     }
     let start = Instant::now();
-    let model = AdainModel::load(
-        &args.model,
-        SessionOptions {
-            device: args.device,
-            intra_threads: args.threads,
-        },
-    )
-    .map_err(|e| match e {
-        InferenceError::Io { path, source } => Failure::Usage(format!(
-            "--model {}: cannot read {}: {source}",
-            args.model.display(),
-            path.display()
-        )),
-        other => other.into(),
-    })?;
+    let session_options = SessionOptions {
+        device: args.device,
+        intra_threads: args.threads,
+    };
+    let stylizer = match &args.model {
+        Some(dir) => {
+            let model = AdainModel::load(dir, session_options).map_err(|e| match e {
+                InferenceError::Io { path, source } => Failure::Usage(format!(
+                    "--model {}: cannot read {}: {source}",
+                    dir.display(),
+                    path.display()
+                )),
+                other => other.into(),
+            })?;
+            Arc::new(Stylizer::new(Arc::new(model), 16))
+        }
+        None => Registry::open(&args.models, None, session_options, 16)
+            .map_err(|e| Failure::Usage(format!("--models {}: {e}", args.models.display())))?
+            .current(),
+    };
     let loaded = start.elapsed();
-    let stylizer = Stylizer::new(Arc::new(model), 16);
     let options = Options {
         alpha: args.alpha,
         preserve_color: args.preserve_color,

@@ -188,7 +188,6 @@ pub fn quantize_bundle(
         style_stats.push((mean, std));
         progress();
     }
-    drop(run_encoder);
     let encoder_ranges = meter.ranges();
 
     // Decoder: each photo's features with one of the styles at full strength.

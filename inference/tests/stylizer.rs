@@ -241,6 +241,33 @@ fn the_command_line_writes_a_picture_and_rejects_bad_input() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
+
+    // Without --model the registry's choice serves: the int8 bundle on CPU.
+    let o = Command::new(env!("CARGO_BIN_EXE_stylegram"))
+        .arg("stylize")
+        .arg(data("test/content/koala.jpg"))
+        .args(["--style", &style, "--device", "cpu", "--max-side", "128"])
+        .arg("--models")
+        .arg(shipped_model().parent().unwrap())
+        .arg("--out")
+        .arg(&out)
+        .env_remove("STYLEGRAM_MODEL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("model adain-v1-int8"), "{stdout}");
+    let o = Command::new(env!("CARGO_BIN_EXE_stylegram"))
+        .arg("stylize")
+        .arg(data("test/content/koala.jpg"))
+        .args(["--style", &style, "--models"])
+        .arg(dir.path())
+        .env_remove("STYLEGRAM_MODEL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no valid model bundle"), "{stderr}");
 }
 
 #[test]
