@@ -121,14 +121,18 @@ fn quantize(args: QuantizeArgs) -> Result<(), Failure> {
     })?;
     bar.finish_and_clear();
     let model = registry::validate(&args.out, SessionOptions::default())?;
+    let describe = |r: &stylegram_onnx::qdq::QuantizeReport| {
+        format!(
+            "{} of {} convolutions integer, {} ReLUs folded, {} ops on uint8",
+            r.integer_convolutions, r.convolutions, r.relus_absorbed, r.pass_through_ops
+        )
+    };
     println!(
-        "wrote {} ({} of {} convolutions integer end to end; encoder {:?}, decoder {:?}) in {:.1} s; validated on {}",
+        "wrote {} in {:.1} s (encoder: {}; decoder: {}); validated on {}",
         args.out.display(),
-        made.encoder.integer_convolutions + made.decoder.integer_convolutions,
-        made.encoder.convolutions + made.decoder.convolutions,
-        made.encoder,
-        made.decoder,
         start.elapsed().as_secs_f64(),
+        describe(&made.encoder),
+        describe(&made.decoder),
         model.provider(),
     );
     Ok(())

@@ -137,3 +137,33 @@ fn calibration_needs_pictures() {
         .unwrap();
     assert!(missing.to_string().contains("nowhere"), "{missing}");
 }
+
+#[test]
+fn the_quantize_command_explains_bad_arguments() {
+    let scratch = tempfile::tempdir().unwrap();
+    let existing = repo("models/adain-v1-int8").display().to_string();
+    let new = scratch.path().join("new").display().to_string();
+    let nowhere = scratch.path().join("nowhere").display().to_string();
+    let cases = [
+        (
+            vec!["--out", existing.as_str()],
+            "a bundle is already there",
+        ),
+        (
+            vec!["--out", new.as_str(), "--calibration", nowhere.as_str()],
+            "--calibration",
+        ),
+    ];
+    for (args, message) in cases {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_stylegram"))
+            .args(["models", "quantize"])
+            .arg(repo("models/adain-v1"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    assert!(!scratch.path().join("new").exists(), "nothing is written");
+}

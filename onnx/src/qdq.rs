@@ -306,7 +306,7 @@ impl Rewriter {
         let scale = format!("{value}__scale");
         let zero = format!("{value}__zero_point");
         if !self.initializers.iter().any(|t| t.name() == scale) {
-            self.initializers.push(scale_tensor(&scale, a.scale));
+            self.initializers.push(scalar_f32(&scale, a.scale));
             self.initializers.push(tensor(
                 &zero,
                 &[],
@@ -340,6 +340,49 @@ impl Rewriter {
         ));
     }
 
+    /// Stores `values` (dims, element type, little-endian bytes) in place of float initializer
+    /// `name`, with per-channel `scales` along axis 0 and zero points of the same element type
+    /// (`zero_points` as bytes); returns the name of its DequantizeLinear output.
+    fn per_channel(
+        &mut self,
+        name: &str,
+        values: (&[i64], tensor_proto::DataType, Vec<u8>),
+        scales: &[f32],
+        zero_points: Vec<u8>,
+    ) -> String {
+        let (dims, data_type, raw) = values;
+        let channels = [scales.len() as i64];
+        let stored = format!(
+            "{name}__{}",
+            if data_type == tensor_proto::DataType::Int8 {
+                "i8"
+            } else {
+                "i32"
+            }
+        );
+        let scale = format!("{name}__scale");
+        let zero = format!("{name}__zero_point");
+        self.initializers
+            .push(tensor(&stored, dims, data_type, raw));
+        self.initializers.push(tensor(
+            &scale,
+            &channels,
+            tensor_proto::DataType::Float,
+            scales.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ));
+        self.initializers
+            .push(tensor(&zero, &channels, data_type, zero_points));
+        let dequantized = format!("{name}__dequantized");
+        self.nodes.push(node(
+            "DequantizeLinear",
+            &format!("{name}__dequantize"),
+            &[&stored, &scale, &zero],
+            &dequantized,
+            Some(0),
+        ));
+        dequantized
+    }
+
     /// int8 weights and int32 bias of `conv` with their DequantizeLinear nodes; returns the new
     /// names of the weight and bias inputs.
     fn quantize_weights(
@@ -370,38 +413,12 @@ impl Rewriter {
                     .map(move |v| ((v / s).round().clamp(-127.0, 127.0) as i8) as u8)
             })
             .collect();
-        let dims = w_tensor.dims.clone();
-        let channels = [out_channels as i64];
-        self.initializers.push(tensor(
-            &format!("{w_name}__i8"),
-            &dims,
-            tensor_proto::DataType::Int8,
-            q,
-        ));
-        self.initializers.push(tensor(
-            &format!("{w_name}__scale"),
-            &channels,
-            tensor_proto::DataType::Float,
-            scales.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ));
-        self.initializers.push(tensor(
-            &format!("{w_name}__zero_point"),
-            &channels,
-            tensor_proto::DataType::Int8,
+        let w_dq = self.per_channel(
+            w_name,
+            (&w_tensor.dims, tensor_proto::DataType::Int8, q),
+            &scales,
             vec![0; out_channels],
-        ));
-        let w_dq = format!("{w_name}__dequantized");
-        self.nodes.push(node(
-            "DequantizeLinear",
-            &format!("{w_name}__dequantize"),
-            &[
-                &format!("{w_name}__i8"),
-                &format!("{w_name}__scale"),
-                &format!("{w_name}__zero_point"),
-            ],
-            &w_dq,
-            Some(0),
-        ));
+        );
         let Some(b_name) = conv.input.get(2).filter(|b| !b.is_empty()) else {
             return Ok((w_dq, None));
         };
@@ -417,42 +434,14 @@ impl Rewriter {
                 ((v / s).round().clamp(i32::MIN as f32, i32::MAX as f32) as i32).to_le_bytes()
             })
             .collect();
-        self.initializers.push(tensor(
-            &format!("{b_name}__i32"),
-            &channels,
-            tensor_proto::DataType::Int32,
-            b_q,
-        ));
-        self.initializers.push(tensor(
-            &format!("{b_name}__scale"),
-            &channels,
-            tensor_proto::DataType::Float,
-            b_scales.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ));
-        self.initializers.push(tensor(
-            &format!("{b_name}__zero_point"),
-            &channels,
-            tensor_proto::DataType::Int32,
+        let b_dq = self.per_channel(
+            b_name,
+            (&b_tensor.dims, tensor_proto::DataType::Int32, b_q),
+            &b_scales,
             vec![0; 4 * out_channels],
-        ));
-        let b_dq = format!("{b_name}__dequantized");
-        self.nodes.push(node(
-            "DequantizeLinear",
-            &format!("{b_name}__dequantize"),
-            &[
-                &format!("{b_name}__i32"),
-                &format!("{b_name}__scale"),
-                &format!("{b_name}__zero_point"),
-            ],
-            &b_dq,
-            Some(0),
-        ));
+        );
         Ok((w_dq, Some(b_dq)))
     }
-}
-
-fn scale_tensor(name: &str, v: f32) -> TensorProto {
-    scalar_f32(name, v)
 }
 
 /// Quantises `model`'s convolutions to int8 in QDQ form, with activation ranges for every name
