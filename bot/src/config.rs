@@ -17,7 +17,8 @@ pub struct Config {
     /// Folder of fast-mode model bundles.
     #[arg(long, env = "STYLEGRAM_MODELS", default_value = "models")]
     pub models_dir: PathBuf,
-    /// The model to serve first [default: the first valid bundle by name].
+    /// The model to serve first [default: the first valid bundle by name that suits the device: int8
+    /// on CPU, float on CUDA].
     #[arg(long, env = "STYLEGRAM_ACTIVE_MODEL")]
     pub active_model: Option<String>,
     /// Folder of preset paintings.

@@ -48,8 +48,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ModelsCommand {
-    /// Validate every bundle in the folder and show which would serve (first valid by name, or
-    /// STYLEGRAM_ACTIVE_MODEL).
+    /// Validate every bundle in the folder and show which would serve (STYLEGRAM_ACTIVE_MODEL, or
+    /// the first valid by name that suits the provider: int8 on CPU, float on CUDA).
     List {
         /// Models folder.
         #[arg(long, default_value = "models", env = "STYLEGRAM_MODELS")]

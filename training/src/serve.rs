@@ -26,7 +26,8 @@ use crate::vgg::{Precision, Vgg};
 pub struct LocalConfig {
     /// Folder of fast-mode model bundles.
     pub models_dir: PathBuf,
-    /// The bundle to serve first (default: the first valid one by name).
+    /// The bundle to serve first (default: the first valid one by name that suits the provider:
+    /// int8 on CPU, float on CUDA).
     pub active_model: Option<String>,
     /// Folder of preset paintings (`manifest.json` inside).
     pub styles_dir: PathBuf,
