@@ -584,8 +584,8 @@ async fn follow_up(
             send_gallery(bot, app, chat, done.lang, Msg::ChooseStyle).await?;
             return Ok(None);
         }
-        FollowUp::Stronger => draft.strength = (draft.strength + 1).min(5),
-        FollowUp::Weaker => draft.strength = draft.strength.saturating_sub(1).max(1),
+        FollowUp::Stronger => draft.strength = draft.strength.stronger(),
+        FollowUp::Weaker => draft.strength = draft.strength.weaker(),
         FollowUp::Quality => draft.mode = Mode::Quality,
     }
     submit(bot, app, user, lang, draft).await

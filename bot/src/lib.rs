@@ -32,29 +32,6 @@ use crate::jobs::Jobs;
 use crate::redis_queue::RedisQueue;
 use crate::session::{SettingsStore, State};
 
-/// The engines on this machine, as configured.
-pub fn local_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
-    let engine =
-        stylegram_training::serve::LocalEngine::open(stylegram_training::serve::LocalConfig {
-            models_dir: config.models_dir.clone(),
-            active_model: config.active_model.clone(),
-            styles_dir: config.styles_dir.clone(),
-            device: config.device.clone(),
-            threads: config.threads,
-            fast_max_side: config.max_side,
-            quality_size: config.quality_side,
-            quality_iterations: config.quality_iterations,
-            vgg: config
-                .vgg
-                .clone()
-                .unwrap_or_else(stylegram_training::paths::vgg_weights),
-            preview_interval: Duration::from_secs_f64(config.progress_seconds),
-            limits: stylegram_inference::images::ImageLimits::default(),
-        })
-        .map_err(|e| anyhow::anyhow!("cannot start the engines: {e}"))?;
-    Ok(Arc::new(engine))
-}
-
 /// Connects to the Bot API (and Redis when configured), then starts the engines (`engine`), the
 /// workers and the health server, and serves updates (long polling, or the webhook when
 /// configured) until Ctrl-C.

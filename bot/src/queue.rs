@@ -252,7 +252,7 @@ mod tests {
                 style: None,
                 mix: None,
                 mode,
-                strength: 3,
+                strength: stylegram_engine::Strength::NEUTRAL,
                 preserve_colors: false,
             },
             status_message: None,

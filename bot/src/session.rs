@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use stylegram_engine::Mode;
+use stylegram_engine::{Mode, Strength};
 
 use crate::i18n::Lang;
 use crate::redis_queue::RedisQueue;
@@ -28,8 +28,8 @@ pub struct Draft {
     pub mix: Option<StyleChoice>,
     /// Fast or quality.
     pub mode: Mode,
-    /// 1..=5.
-    pub strength: u8,
+    /// How strongly the style is applied.
+    pub strength: Strength,
     /// Keep the photo's colours.
     pub preserve_colors: bool,
 }
@@ -84,7 +84,7 @@ pub struct Settings {
     /// Default mode.
     pub mode: Mode,
     /// Default strength.
-    pub strength: u8,
+    pub strength: Strength,
     /// Keep colours by default.
     pub preserve_colors: bool,
 }
@@ -94,7 +94,7 @@ impl Default for Settings {
         Settings {
             lang: None,
             mode: Mode::Fast,
-            strength: 4,
+            strength: Strength::DEFAULT,
             preserve_colors: false,
         }
     }

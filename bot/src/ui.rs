@@ -1,6 +1,6 @@
 //! What the user sees: the preset gallery, the options panel, the result and status messages, and
 //! the callback data their buttons carry.
-use stylegram_engine::Mode;
+use stylegram_engine::{Mode, Strength};
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use crate::app::App;
@@ -22,7 +22,7 @@ pub enum Action {
     /// Set the mode.
     Mode(Mode),
     /// Set the strength.
-    Strength(u8),
+    Strength(Strength),
     /// Toggle colour preservation.
     Colors,
     /// Add or remove a second style.
@@ -60,7 +60,7 @@ pub enum SettingChange {
     /// Default mode.
     Mode(Mode),
     /// Default strength.
-    Strength(u8),
+    Strength(Strength),
     /// Toggle default colour preservation.
     Colors,
     /// Switch language.
@@ -82,10 +82,8 @@ fn parse_mode(s: &str) -> Option<Mode> {
     }
 }
 
-fn parse_strength(s: &str) -> Option<u8> {
-    s.parse()
-        .ok()
-        .filter(|k| stylegram_engine::STRENGTHS.contains(k))
+fn parse_strength(s: &str) -> Option<Strength> {
+    s.parse().ok().and_then(|k| Strength::new(k).ok())
 }
 
 impl Action {
@@ -255,7 +253,7 @@ fn mark(on: bool, label: &str) -> String {
 /// The options panel's text.
 pub fn options_text(app: &App, draft: &Draft, lang: Lang) -> String {
     format!(
-        "{}\n{}: {}\n{}: {}\n{}: {}/5\n{}: {}",
+        "{}\n{}: {}\n{}: {}\n{}: {}/{}\n{}: {}",
         text(lang, Msg::Options),
         lang.pick("Style", "Стиль"),
         styles_name(app, draft, lang),
@@ -263,6 +261,7 @@ pub fn options_text(app: &App, draft: &Draft, lang: Lang) -> String {
         mode_label(draft.mode, lang),
         label::strength(lang),
         draft.strength,
+        Strength::MAX,
         label::colors(lang),
         yes_no(draft.preserve_colors, lang),
     )
@@ -270,7 +269,7 @@ pub fn options_text(app: &App, draft: &Draft, lang: Lang) -> String {
 
 fn mode_strength_rows(
     mode: Mode,
-    strength: u8,
+    strength: Strength,
     lang: Lang,
     wrap: impl Fn(Action) -> Action,
 ) -> Vec<Vec<InlineKeyboardButton>> {
@@ -278,7 +277,7 @@ fn mode_strength_rows(
         [Mode::Fast, Mode::Quality]
             .map(|m| button(mark(m == mode, mode_label(m, lang)), wrap(Action::Mode(m))))
             .to_vec(),
-        stylegram_engine::STRENGTHS
+        Strength::all()
             .map(|k| {
                 let l = if k == strength {
                     format!("•{k}•")
@@ -313,12 +312,13 @@ pub fn options_keyboard(draft: &Draft, lang: Lang) -> InlineKeyboardMarkup {
 /// The /settings panel's text.
 pub fn settings_text(settings: &Settings, lang: Lang) -> String {
     format!(
-        "{}\n{}: {}\n{}: {}/5\n{}: {}\n{}",
+        "{}\n{}: {}\n{}: {}/{}\n{}: {}\n{}",
         text(lang, Msg::Settings),
         label::mode(lang),
         mode_label(settings.mode, lang),
         label::strength(lang),
         settings.strength,
+        Strength::MAX,
         label::colors(lang),
         yes_no(settings.preserve_colors, lang),
         lang.pick("Language: English", "Язык: русский"),
@@ -369,10 +369,11 @@ pub fn result_keyboard(job: u64, draft: &Draft, lang: Lang) -> InlineKeyboardMar
 /// The result's caption: style, mode, time.
 pub fn result_caption(app: &App, draft: &Draft, lang: Lang, seconds: f64) -> String {
     format!(
-        "{} · {} · {}/5 · {seconds:.1} s",
+        "{} · {} · {}/{} · {seconds:.1} s",
         styles_name(app, draft, lang),
         mode_label(draft.mode, lang),
-        draft.strength
+        draft.strength,
+        Strength::MAX
     )
 }
 
@@ -415,7 +416,7 @@ mod tests {
             Action::Preset("starry_night".into()),
             Action::OwnStyle,
             Action::Mode(Mode::Quality),
-            Action::Strength(5),
+            Action::Strength(Strength::MAX),
             Action::Colors,
             Action::Mix,
             Action::Go,
@@ -423,7 +424,7 @@ mod tests {
             Action::Result(123_456, FollowUp::Stronger),
             Action::Result(7, FollowUp::AsFile),
             Action::Setting(SettingChange::Mode(Mode::Fast)),
-            Action::Setting(SettingChange::Strength(1)),
+            Action::Setting(SettingChange::Strength(Strength::MIN)),
             Action::Setting(SettingChange::Colors),
             Action::Setting(SettingChange::Lang),
         ];

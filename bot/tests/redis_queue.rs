@@ -1,16 +1,14 @@
 //! The Redis queue's rules against a private redis-server: admission, cancellation, orphaned jobs
 //! and the single delivery.
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::RedisServer;
+use fake_bot_api::redis::RedisServer;
 use stylegram_bot::i18n::Lang;
 use stylegram_bot::queue::{Admission, Cancelled, Job};
 use stylegram_bot::redis_queue::{RedisQueue, WorkerInfo};
 use stylegram_bot::session::Draft;
-use stylegram_engine::Mode;
+use stylegram_engine::{Mode, Strength};
 
 fn job(user: u64, mode: Mode) -> Job {
     Job {
@@ -24,7 +22,7 @@ fn job(user: u64, mode: Mode) -> Job {
             style: None,
             mix: None,
             mode,
-            strength: 3,
+            strength: Strength::NEUTRAL,
             preserve_colors: false,
         },
         status_message: None,

@@ -33,8 +33,86 @@ pub struct WeightedStyle {
     pub weight: f32,
 }
 
-/// Strength levels the transport offers, 1 (a hint of style) to 5 (full style).
-pub const STRENGTHS: std::ops::RangeInclusive<u8> = 1..=5;
+/// How strongly the style is applied: a level from 1 (a hint of style) to 5 (full style). The one
+/// place that knows the range and what a level means to each engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct Strength(u8);
+
+impl Strength {
+    /// The weakest level.
+    pub const MIN: Strength = Strength(1);
+    /// The strongest level: the full style.
+    pub const MAX: Strength = Strength(5);
+    /// The level quality mode's presets were tuned at (β unchanged).
+    pub const NEUTRAL: Strength = Strength(3);
+    /// The level a new user starts with: strong, with some of the photo's detail kept.
+    pub const DEFAULT: Strength = Strength(4);
+
+    /// The level `level`, if it is within [`Strength::MIN`]..=[`Strength::MAX`].
+    pub fn new(level: u8) -> Result<Strength, EngineError> {
+        if (Self::MIN.0..=Self::MAX.0).contains(&level) {
+            Ok(Strength(level))
+        } else {
+            Err(EngineError::BadRequest(format!(
+                "strength {level} is outside {}..={}",
+                Self::MIN.0,
+                Self::MAX.0
+            )))
+        }
+    }
+
+    /// Every level, weakest first.
+    pub fn all() -> impl Iterator<Item = Strength> {
+        (Self::MIN.0..=Self::MAX.0).map(Strength)
+    }
+
+    /// The level as a number, 1..=5.
+    pub fn level(self) -> u8 {
+        self.0
+    }
+
+    /// One level stronger, staying at the top.
+    pub fn stronger(self) -> Strength {
+        Strength((self.0 + 1).min(Self::MAX.0))
+    }
+
+    /// One level weaker, staying at the bottom.
+    pub fn weaker(self) -> Strength {
+        Strength((self.0 - 1).max(Self::MIN.0))
+    }
+
+    /// Fast mode's AdaIN α (Huang & Belongie, eq. 9): level / 5, so the top level is the full
+    /// style and level 1 keeps 80% of the photo's features.
+    pub fn alpha(self) -> f32 {
+        f32::from(self.0) / f32::from(Self::MAX.0)
+    }
+
+    /// Quality mode's factor on the recipe's style weight β: 1 at [`Strength::NEUTRAL`], and each
+    /// level up or down multiplies or divides β by √10.
+    pub fn style_weight_factor(self) -> f64 {
+        10f64.powf((f64::from(self.0) - f64::from(Self::NEUTRAL.0)) / 2.0)
+    }
+}
+
+impl TryFrom<u8> for Strength {
+    type Error = EngineError;
+    fn try_from(level: u8) -> Result<Self, Self::Error> {
+        Strength::new(level)
+    }
+}
+
+impl From<Strength> for u8 {
+    fn from(strength: Strength) -> u8 {
+        strength.0
+    }
+}
+
+impl std::fmt::Display for Strength {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// One style-transfer job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,8 +123,8 @@ pub struct Request {
     pub styles: Vec<WeightedStyle>,
     /// Fast or quality.
     pub mode: Mode,
-    /// 1..=5, see [`STRENGTHS`].
-    pub strength: u8,
+    /// How strongly the style is applied.
+    pub strength: Strength,
     /// Keep the photo's colours.
     pub preserve_colors: bool,
 }
@@ -158,4 +236,35 @@ pub trait Engine: Send + Sync {
     fn reload(&self) -> Result<Vec<String>, EngineError>;
     /// Where each mode runs, e.g. "fast: CPU, quality: CUDA".
     fn provider(&self) -> String;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strength_accepts_one_to_five_only() {
+        assert!(Strength::new(0).is_err());
+        assert!(Strength::new(6).is_err());
+        let levels: Vec<u8> = Strength::all().map(Strength::level).collect();
+        assert_eq!(levels, [1, 2, 3, 4, 5]);
+        assert!(serde_json::from_str::<Strength>("9").is_err());
+        assert_eq!(
+            serde_json::from_str::<Strength>("2").unwrap(),
+            Strength::new(2).unwrap()
+        );
+        assert_eq!(Strength::MAX.stronger(), Strength::MAX);
+        assert_eq!(Strength::MIN.weaker(), Strength::MIN);
+    }
+
+    #[test]
+    fn strength_means_alpha_for_fast_and_a_beta_factor_for_quality() {
+        assert_eq!(Strength::MAX.alpha(), 1.0);
+        assert!((Strength::MIN.alpha() - 0.2).abs() < 1e-6);
+        assert!((Strength::NEUTRAL.style_weight_factor() - 1.0).abs() < 1e-12);
+        let up = Strength::new(4).unwrap().style_weight_factor();
+        assert!((up - 10f64.sqrt()).abs() < 1e-9, "{up}");
+        let down = Strength::new(1).unwrap().style_weight_factor();
+        assert!((down - 0.1).abs() < 1e-9, "{down}");
+    }
 }

@@ -2,9 +2,11 @@
 //! and webhooks, photo and document uploads and downloads, inline keyboards and message edits.
 //!
 //! Tests start it in-process ([`FakeBotApi::start`]) and act as users through [`FakeUser`]; the
-//! `fake-bot-api` binary serves the same thing with a small chat page for local demos.
+//! `fake-bot-api` binary serves the same thing with a small chat page for local demos. [`redis`]
+//! starts a private redis-server for the scale-out tests.
 mod api;
 mod control;
+pub mod redis;
 mod state;
 
 use std::net::SocketAddr;

@@ -10,8 +10,8 @@ use ort::value::TensorRef;
 
 use crate::InferenceError;
 use crate::bundle::Manifest;
-use crate::images;
 use crate::runtime::{self, Provider, SessionOptions};
+use stylegram_imaging as images;
 
 /// The sizes the graphs need: both sides multiples of this.
 pub const SIZE_MULTIPLE: u32 = 8;

@@ -5,10 +5,10 @@ use std::process::Command;
 use std::sync::Arc;
 
 use clap::Args;
+use stylegram_imaging::{self as images, Format, ImageLimits};
 use stylegram_inference::InferenceError;
 use stylegram_inference::adain::AdainModel;
 use stylegram_inference::bench::{self, Latency};
-use stylegram_inference::images::{self, Format, ImageLimits};
 use stylegram_inference::runtime::{self, Device, SessionOptions};
 use stylegram_inference::stylizer::{Options, Stylizer};
 
@@ -193,7 +193,7 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
             let end_to_end = bench::time_runs(args.runs, || {
                 let decoded = images::decode(&jpeg, &limits)?;
                 let out = stylizer.stylize(&decoded, &[(&style, 1.0)], &opts)?;
-                images::encode(&out, Format::Jpeg)
+                Ok(images::encode(&out, Format::Jpeg)?)
             })?;
             let network = bench::time_runs(args.runs, || model.stylize(&photo, &stats, 1.0))?;
             pictures.push(model.stylize(&photo, &stats, 1.0)?);

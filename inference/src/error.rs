@@ -22,43 +22,9 @@ pub enum InferenceError {
     /// ONNX Runtime rejected a model or failed while running it.
     #[error("ONNX Runtime: {0}")]
     Ort(String),
-    /// The bytes are not an image we can decode.
-    #[error("cannot decode the image: {0}")]
-    UnreadableImage(String),
-    /// The image is larger than the configured limit.
-    #[error(
-        "image is {width}×{height} ({megapixels:.1} megapixels), over the {limit_megapixels}-megapixel limit"
-    )]
-    ImageTooLarge {
-        /// Width in pixels.
-        width: u32,
-        /// Height in pixels.
-        height: u32,
-        /// Its size in megapixels.
-        megapixels: f64,
-        /// The configured limit.
-        limit_megapixels: u32,
-    },
-    /// The image is too small to stylize meaningfully.
-    #[error("image is {width}×{height}; each side must be at least {min_side} pixels")]
-    ImageTooSmall {
-        /// Width in pixels.
-        width: u32,
-        /// Height in pixels.
-        height: u32,
-        /// The smallest side we accept.
-        min_side: u32,
-    },
-    /// The image's aspect ratio is beyond what we process.
-    #[error("image is {width}×{height}, an aspect ratio over {max_aspect}:1")]
-    ExtremeAspect {
-        /// Width in pixels.
-        width: u32,
-        /// Height in pixels.
-        height: u32,
-        /// The widest ratio we accept.
-        max_aspect: u32,
-    },
+    /// A picture could not be decoded, accepted or encoded.
+    #[error(transparent)]
+    Image(#[from] stylegram_imaging::ImagingError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -78,9 +44,6 @@ pub enum InferenceError {
     /// A request that cannot be served as asked (no style, a weight or alpha out of range).
     #[error("{0}")]
     BadRequest(String),
-    /// The image could not be encoded.
-    #[error("cannot encode the image: {0}")]
-    Encode(String),
 }
 
 impl<T> From<ort::Error<T>> for InferenceError {

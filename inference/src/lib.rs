@@ -1,11 +1,10 @@
-//! Fast-mode serving on ONNX Runtime, and [`images`]: the one place where photos are decoded,
-//! oriented, limited, resized and encoded, used by every entry point (CLI, bot, trainer).
+//! Fast mode on ONNX Runtime: model bundles, sessions, the AdaIN pipeline, the registry with hot
+//! swap, int8 quantisation and the `stylegram` CLI. Pictures come from `stylegram-imaging`.
 
 pub mod adain;
 pub mod bench;
 pub mod bundle;
 mod error;
-pub mod images;
 pub mod presets;
 pub mod quantize;
 pub mod registry;

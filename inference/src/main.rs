@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
+use stylegram_imaging::{self as images, Format, ImageLimits, ImagingError};
 use stylegram_inference::InferenceError;
 use stylegram_inference::adain::AdainModel;
-use stylegram_inference::images::{self, Format, ImageLimits};
 use stylegram_inference::presets::Presets;
 use stylegram_inference::quantize::{self, CalibrationSet};
 use stylegram_inference::registry::{self, Registry, Status};
@@ -203,15 +203,19 @@ pub(crate) enum Failure {
 impl From<InferenceError> for Failure {
     fn from(e: InferenceError) -> Self {
         match e {
-            InferenceError::UnreadableImage(_)
-            | InferenceError::ImageTooLarge { .. }
-            | InferenceError::ImageTooSmall { .. }
-            | InferenceError::ExtremeAspect { .. }
+            InferenceError::Image(ImagingError::Encode(_)) => Failure::Other(e.to_string()),
+            InferenceError::Image(_)
             | InferenceError::BadRequest(_)
             | InferenceError::BadBundle { .. }
             | InferenceError::Io { .. } => Failure::Usage(e.to_string()),
             other => Failure::Other(other.to_string()),
         }
+    }
+}
+
+impl From<ImagingError> for Failure {
+    fn from(e: ImagingError) -> Self {
+        InferenceError::from(e).into()
     }
 }
 

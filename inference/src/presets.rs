@@ -6,7 +6,7 @@ use image::RgbImage;
 use serde::Deserialize;
 
 use crate::InferenceError;
-use crate::images::{self, ImageLimits};
+use stylegram_imaging::{self as images, ImageLimits};
 
 /// The largest preset file we accept (they travel in git and in every bot reply's keyboard).
 pub const MAX_FILE_BYTES: u64 = 200_000;
@@ -93,6 +93,9 @@ impl Presets {
 
     /// Decodes a preset's picture.
     pub fn image(&self, preset: &Preset) -> Result<RgbImage, InferenceError> {
-        images::load(self.dir.join(&preset.file), &ImageLimits::default())
+        Ok(images::load(
+            self.dir.join(&preset.file),
+            &ImageLimits::default(),
+        )?)
     }
 }

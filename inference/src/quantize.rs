@@ -13,8 +13,8 @@ use stylegram_onnx::qdq::{self, QuantizeReport, Range};
 use crate::InferenceError;
 use crate::adain::SIZE_MULTIPLE;
 use crate::bundle::{self, Manifest};
-use crate::images;
 use crate::runtime::{self, Device, SessionOptions};
+use stylegram_imaging as images;
 
 /// The pictures the ranges are measured on.
 pub struct CalibrationSet {
@@ -53,6 +53,7 @@ impl CalibrationSet {
                 .map(|p| {
                     images::load(p, &images::ImageLimits::default())
                         .map(|i| images::fit_max_side(i, max_side))
+                        .map_err(InferenceError::from)
                 })
                 .collect()
         };

@@ -11,9 +11,9 @@ use std::time::{Duration, SystemTime};
 use crate::InferenceError;
 use crate::adain::AdainModel;
 use crate::bundle::MANIFEST;
-use crate::images::{self, ImageLimits};
 use crate::runtime::{Provider, SessionOptions};
 use crate::stylizer::Stylizer;
+use stylegram_imaging::{self as images, ImageLimits};
 
 /// A small real photo every bundle must stylize before it is served.
 const SMOKE_JPEG: &[u8] = include_bytes!("../assets/smoke.jpg");

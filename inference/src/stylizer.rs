@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::InferenceError;
 use crate::adain::{AdainModel, StyleStats};
-use crate::images;
+use stylegram_imaging as images;
 
 /// How to stylize one photo.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,8 +5,8 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use image::RgbImage;
+use stylegram_imaging::{self as images, ImageLimits};
 use stylegram_inference::adain::AdainModel;
-use stylegram_inference::images::{self, ImageLimits};
 use stylegram_inference::runtime::{Device, SessionOptions};
 use stylegram_inference::stylizer::{Options, Stylizer};
 

@@ -25,14 +25,6 @@ pub enum TrainingError {
         /// What is wrong with it.
         message: String,
     },
-    /// A layer name that the encoder does not have.
-    #[error("unknown VGG layer '{name}'; this network has {available}")]
-    UnknownLayer {
-        /// The requested name.
-        name: String,
-        /// The layers it does have.
-        available: String,
-    },
     /// A run was configured in a way that cannot work.
     #[error("{0}")]
     InvalidConfig(String),
@@ -41,5 +33,11 @@ pub enum TrainingError {
     Tracking(String),
     /// Image loading failed.
     #[error(transparent)]
-    Image(#[from] stylegram_inference::InferenceError),
+    Image(#[from] stylegram_imaging::ImagingError),
+    /// Quality mode (VGG, Gatys) failed.
+    #[error(transparent)]
+    Quality(#[from] stylegram_quality::QualityError),
+    /// ONNX Runtime failed while running a model bundle (evaluation, parity).
+    #[error(transparent)]
+    Inference(#[from] stylegram_inference::InferenceError),
 }

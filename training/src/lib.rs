@@ -1,21 +1,19 @@
-//! libtorch engines for Stylegram: the pretrained VGG encoder and its importer, and the Gatys
-//! optimiser (quality mode), and the AdaIN operation (fast-mode training and export are to come).
+//! Offline work on libtorch: the AdaIN decoder and its trainer, export to ONNX, the VGG importer,
+//! evaluation of fast models and quality results, the Gatys speed study, plots and MLflow tracking.
+//! Serving-time quality mode (VGG, Gatys, L-BFGS) is `stylegram-quality`; pictures come from
+//! `stylegram-imaging`.
 
 pub mod adain;
-pub mod adam;
 pub mod cli;
 pub mod decoder;
 pub mod doctor;
 mod error;
 pub mod eval;
 pub mod export;
-pub mod gatys;
+pub mod gatys_study;
 pub mod import;
 pub mod paths;
 pub mod plots;
-pub mod serve;
-pub mod tensors;
 pub mod train;
-pub mod vgg;
 
 pub use error::TrainingError;

@@ -10,14 +10,15 @@ use std::path::Path;
 
 use ndarray::{Array1, Array4, ArrayD};
 use ort::value::TensorRef;
+use stylegram_imaging::{self as images, ImageLimits};
 use stylegram_inference::adain::AdainModel;
 use stylegram_inference::bundle::Manifest;
-use stylegram_inference::images::{self, ImageLimits};
 use stylegram_inference::runtime::{self, Device, SessionOptions};
+use stylegram_quality::tensors;
+use stylegram_quality::vgg::Vgg;
 use stylegram_training::decoder::Decoder;
 use stylegram_training::train::checkpoint::State;
-use stylegram_training::vgg::Vgg;
-use stylegram_training::{adain, export, tensors};
+use stylegram_training::{adain, export};
 use tch::Tensor;
 use tch::nn::{self, Module};
 

@@ -6,9 +6,9 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 
 use image::RgbImage;
-use stylegram_inference::images::{self, ImageLimits};
-use stylegram_training::TrainingError;
-use stylegram_training::gatys::{self, GatysConfig, Init, Optimizer, StopReason, Style};
+use stylegram_imaging::{self as images, ImageLimits};
+use stylegram_quality::QualityError;
+use stylegram_quality::gatys::{self, GatysConfig, Init, Optimizer, StopReason, Style};
 
 fn photo(name: &str) -> RgbImage {
     images::load(data(name), &ImageLimits::default()).unwrap()
@@ -244,7 +244,7 @@ fn bad_configurations_are_refused_clearly() {
         .unwrap_err()
     };
     assert!(
-        matches!(err(&small(1), &[]), TrainingError::InvalidConfig(m) if m.contains("at least one style"))
+        matches!(err(&small(1), &[]), QualityError::InvalidConfig(m) if m.contains("at least one style"))
     );
     let unknown = GatysConfig {
         style_layers: vec![("relu9_1".into(), 1.0)],
@@ -295,7 +295,7 @@ fn two_scales_split_the_iterations_and_end_at_full_size() {
 
 #[test]
 fn bf16_convolutions_match_f32_features_and_gradients() {
-    use stylegram_training::vgg::Precision;
+    use stylegram_quality::vgg::Precision;
     use tch::{Kind, Tensor};
     let f32_vgg = vgg();
     let bf16_vgg = vgg().with_precision(Precision::Bf16);

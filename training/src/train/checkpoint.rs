@@ -9,7 +9,7 @@ use tch::Tensor;
 use tch::nn::VarStore;
 
 use crate::TrainingError;
-use crate::adam::Adam;
+use stylegram_quality::adam::Adam;
 
 /// The decoder weights inside a checkpoint folder.
 pub const DECODER_FILE: &str = "decoder.safetensors";

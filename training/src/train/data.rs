@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use image::RgbImage;
 use image::imageops::{self, FilterType};
-use stylegram_inference::images::{self, ImageLimits};
+use stylegram_imaging::{self as images, ImageLimits};
 
 use crate::TrainingError;
 

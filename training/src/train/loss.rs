@@ -14,7 +14,7 @@ use tch::{Kind, Tensor};
 
 use crate::TrainingError;
 use crate::adain::mean_std;
-use crate::vgg::Vgg;
+use stylegram_quality::vgg::Vgg;
 
 /// The layers whose statistics the style loss matches (the last one is also the content layer).
 pub const STYLE_LAYERS: [&str; 4] = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"];
@@ -128,7 +128,7 @@ mod tests {
         }
         Vgg::from_tensors(
             tensors,
-            crate::vgg::Preprocessing::TorchvisionRgb,
+            stylegram_quality::vgg::Preprocessing::TorchvisionRgb,
             Device::Cpu,
         )
         .unwrap()

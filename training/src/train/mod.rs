@@ -20,13 +20,13 @@ use tch::{Device, Kind, Tensor};
 
 use crate::TrainingError;
 use crate::adain::{adain, mean_std};
-use crate::adam::Adam;
 use crate::decoder::{Decoder, LAYERS, Layer};
-use crate::vgg::Vgg;
 pub use checkpoint::Resume;
 use data::{Batch, ImageFolder, Loader, Sampling};
 use loss::{LayerScales, StyleTargets};
 pub use report::{Metrics, Record, sample_sheet};
+use stylegram_quality::adam::Adam;
+use stylegram_quality::vgg::Vgg;
 
 /// Number precision of the forward and backward passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

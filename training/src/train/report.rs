@@ -4,15 +4,15 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
-use stylegram_inference::images::{self, ImageLimits};
+use stylegram_imaging::{self as images, ImageLimits};
 use tch::{Device, Tensor};
 
 use super::data::ImageFolder;
 use crate::TrainingError;
 use crate::decoder::Decoder;
 use crate::plots;
-use crate::tensors;
-use crate::vgg::Vgg;
+use stylegram_quality::tensors;
+use stylegram_quality::vgg::Vgg;
 
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use stylegram_training::{import, paths, vgg::Vgg};
+use stylegram_quality::vgg::Vgg;
+use stylegram_training::{import, paths};
 
 /// A file under the data folder: `STYLEGRAM_DATA`, default `../shared/data` beside the repository.
 pub fn data(path: &str) -> PathBuf {

@@ -10,13 +10,13 @@ use anyhow::Context;
 use clap::Args;
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
+use stylegram_imaging::{self as images, ImageLimits};
 use stylegram_inference::adain::AdainModel;
-use stylegram_inference::images::{self, ImageLimits};
 use stylegram_inference::runtime::{Device, SessionOptions};
+use stylegram_quality::gatys::{self, Style};
+use stylegram_quality::vgg::Vgg;
 use stylegram_training::eval::{self, Scores};
-use stylegram_training::gatys::{self, Style};
 use stylegram_training::paths;
-use stylegram_training::vgg::Vgg;
 
 use crate::UsageError;
 

@@ -4,12 +4,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use stylegram_quality::vgg::Vgg;
 use stylegram_training::decoder::Decoder;
 use stylegram_training::export::{self, BundleInfo};
 use stylegram_training::paths;
 use stylegram_training::train::checkpoint::{self, DECODER_FILE};
 use stylegram_training::train::{Metrics, RunPaths};
-use stylegram_training::vgg::Vgg;
 use tch::nn::VarStore;
 
 use crate::UsageError;

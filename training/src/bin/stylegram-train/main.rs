@@ -7,10 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use stylegram_inference::images::{self, ImageLimits};
+use stylegram_imaging::{self as images, ImageLimits};
+use stylegram_quality::gatys::{self, GatysConfig, Init, Optimizer, Style};
+use stylegram_quality::vgg::{Precision, Vgg};
 use stylegram_training::cli::{parse_weighted_layer, parse_weighted_path};
-use stylegram_training::gatys::{self, GatysConfig, Init, Optimizer, Style};
-use stylegram_training::vgg::{Precision, Vgg};
 use stylegram_training::{doctor, import, paths};
 
 mod eval;
@@ -330,7 +330,7 @@ fn gatys_config(args: &GatysArgs) -> GatysConfig {
 fn run_gatys(args: GatysArgs) -> anyhow::Result<ExitCode> {
     let config = gatys_config(&args);
     let limits = ImageLimits::default();
-    let usage = |e: stylegram_inference::InferenceError| UsageError(e.to_string());
+    let usage = |e: stylegram_imaging::ImagingError| UsageError(e.to_string());
     let content = images::load(&args.content, &limits).map_err(usage)?;
     let styles = args
         .style
@@ -368,7 +368,7 @@ fn run_gatys(args: GatysArgs) -> anyhow::Result<ExitCode> {
         ControlFlow::Continue(())
     })
     .map_err(|e| match e {
-        stylegram_training::TrainingError::InvalidConfig(m) => anyhow::Error::new(UsageError(m)),
+        stylegram_quality::QualityError::InvalidConfig(m) => anyhow::Error::new(UsageError(m)),
         other => other.into(),
     })?;
     bar.finish_and_clear();
@@ -416,7 +416,7 @@ fn gatys_study(
     out_dir: &std::path::Path,
     vgg_path: PathBuf,
 ) -> anyhow::Result<ExitCode> {
-    use stylegram_training::gatys::study;
+    use stylegram_training::gatys_study as study;
     let contents = sorted_images(&data.join("content"))?;
     let styles = sorted_images(&data.join("style"))?;
     if contents.is_empty() || styles.is_empty() || pairs == 0 {

@@ -6,11 +6,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use stylegram_quality::vgg::Vgg;
 use stylegram_training::paths;
 use stylegram_training::train::data::{ImageFolder, Sampling};
 use stylegram_training::train::mlflow::MlflowRun;
 use stylegram_training::train::{Precision, Resume, TrainConfig, Trainer, iteration_flops};
-use stylegram_training::vgg::Vgg;
 
 use crate::{UsageError, parse_device};
 

@@ -1,7 +1,7 @@
 //! Moving images between the shared image module (`RgbImage`) and tch tensors.
 use image::RgbImage;
 use ndarray::Array4;
-use stylegram_inference::images;
+use stylegram_imaging as images;
 use tch::{Device, Kind, Tensor};
 
 /// An image as a `[1, 3, H, W]` f32 tensor in [0, 1] on `device`.

@@ -1,7 +1,11 @@
-//! The engines behind the [`stylegram_engine::Engine`] boundary on one machine: fast mode from the
-//! ONNX model registry, quality mode from the Gatys optimiser (preset 3) on libtorch.
+//! Both engines on one machine behind the [`stylegram_engine::Engine`] boundary: fast mode from the
+//! ONNX model registry (`stylegram-inference`), quality mode from the Gatys optimiser on libtorch
+//! (`stylegram-quality`, behind the `quality` feature; without it the engine is fast-only and the
+//! binary links no libtorch).
+#[cfg(feature = "quality")]
+mod quality;
+
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,15 +15,12 @@ use stylegram_engine::{
     Engine, EngineError, Flow, Mode, ModelStatus, Output, Picture, PresetInfo, Progress, Request,
     StyleSource,
 };
+use stylegram_imaging::{self as images, Format, ImageLimits, ImagingError};
 use stylegram_inference::InferenceError;
-use stylegram_inference::images::{self, Format, ImageLimits};
 use stylegram_inference::presets::Presets;
 use stylegram_inference::registry::{Registry, Status};
 use stylegram_inference::runtime::{Device, SessionOptions};
 use stylegram_inference::stylizer::Options;
-
-use crate::gatys::{self, Style};
-use crate::vgg::{Precision, Vgg};
 
 /// How the local engines are set up.
 #[derive(Debug, Clone)]
@@ -52,29 +53,34 @@ pub struct LocalConfig {
 /// Fast and quality mode in this process.
 pub struct LocalEngine {
     config: LocalConfig,
-    torch_device: tch::Device,
     registry: Arc<Registry>,
     presets: Presets,
     preset_images: Mutex<HashMap<String, Arc<RgbImage>>>,
-    /// Idle VGG copies: a quality job takes one (loading another when none is idle) and puts it
-    /// back, so concurrent jobs never share one (`tch` tensors are not `Sync`).
-    vggs: Mutex<Vec<Vgg>>,
+    #[cfg(feature = "quality")]
+    quality: quality::QualityMode,
 }
 
-fn image_error(e: InferenceError) -> EngineError {
+/// A picture problem the user can act on becomes [`EngineError::BadImage`].
+fn imaging_error(e: ImagingError) -> EngineError {
+    if e.is_bad_picture() {
+        EngineError::BadImage(e.to_string())
+    } else {
+        EngineError::Failed(e.to_string())
+    }
+}
+
+fn inference_error(e: InferenceError) -> EngineError {
     match e {
-        InferenceError::UnreadableImage(_)
-        | InferenceError::ImageTooLarge { .. }
-        | InferenceError::ImageTooSmall { .. }
-        | InferenceError::ExtremeAspect { .. } => EngineError::BadImage(e.to_string()),
+        InferenceError::Image(e) => imaging_error(e),
         InferenceError::BadRequest(m) => EngineError::BadRequest(m),
         other => EngineError::Failed(other.to_string()),
     }
 }
 
+/// The picture as JPEG, with its size.
 fn jpeg(image: &RgbImage) -> Result<Picture, EngineError> {
     Ok(Picture {
-        jpeg: images::encode(image, Format::Jpeg).map_err(image_error)?,
+        jpeg: images::encode(image, Format::Jpeg).map_err(imaging_error)?,
         width: image.width(),
         height: image.height(),
     })
@@ -83,22 +89,11 @@ fn jpeg(image: &RgbImage) -> Result<Picture, EngineError> {
 impl LocalEngine {
     /// Opens the model registry and the presets; fails when no fast model is valid.
     pub fn open(config: LocalConfig) -> Result<Self, EngineError> {
-        let ort_device: Device = config.device.parse().map_err(EngineError::BadRequest)?;
-        let torch_device = match ort_device {
-            Device::Auto => gatys::default_device(),
-            Device::Cpu => tch::Device::Cpu,
-            Device::Cuda if tch::Cuda::is_available() => tch::Device::Cuda(0),
-            Device::Cuda => {
-                return Err(EngineError::BadRequest(
-                    "device cuda, but libtorch sees no CUDA device".into(),
-                ));
-            }
-        };
-        if torch_device.is_cuda() {
-            tch::Cuda::cudnn_set_benchmark(true);
-        }
+        let device: Device = config.device.parse().map_err(EngineError::BadRequest)?;
+        #[cfg(feature = "quality")]
+        let quality = quality::QualityMode::new(&config, device)?;
         let session = SessionOptions {
-            device: ort_device,
+            device,
             intra_threads: config.threads,
         };
         let registry = Registry::open(
@@ -112,11 +107,11 @@ impl LocalEngine {
             Presets::load(&config.styles_dir).map_err(|e| EngineError::Failed(e.to_string()))?;
         Ok(LocalEngine {
             config,
-            torch_device,
             registry: Arc::new(registry),
             presets,
             preset_images: Mutex::new(HashMap::new()),
-            vggs: Mutex::new(Vec::new()),
+            #[cfg(feature = "quality")]
+            quality,
         })
     }
 
@@ -133,7 +128,7 @@ impl LocalEngine {
             .presets
             .get(id)
             .ok_or_else(|| EngineError::BadRequest(format!("no preset style '{id}'")))?;
-        let image = Arc::new(self.presets.image(preset).map_err(image_error)?);
+        let image = Arc::new(self.presets.image(preset).map_err(inference_error)?);
         self.preset_images
             .lock()
             .expect("presets lock")
@@ -141,6 +136,7 @@ impl LocalEngine {
         Ok(image)
     }
 
+    /// The request's style pictures, decoded, with their weights.
     fn styles(&self, request: &Request) -> Result<Vec<(Arc<RgbImage>, f32)>, EngineError> {
         if request.styles.is_empty() {
             return Err(EngineError::BadRequest("no style chosen".into()));
@@ -152,7 +148,7 @@ impl LocalEngine {
                 let image = match &s.source {
                     StyleSource::Preset(id) => self.preset_image(id)?,
                     StyleSource::Picture(bytes) => {
-                        Arc::new(images::decode(bytes, &self.config.limits).map_err(image_error)?)
+                        Arc::new(images::decode(bytes, &self.config.limits).map_err(imaging_error)?)
                     }
                 };
                 Ok((image, s.weight))
@@ -160,84 +156,40 @@ impl LocalEngine {
             .collect()
     }
 
-    fn take_vgg(&self) -> Result<Vgg, EngineError> {
-        if let Some(vgg) = self.vggs.lock().expect("vgg lock").pop() {
-            return Ok(vgg);
-        }
-        Vgg::load(&self.config.vgg, self.torch_device)
-            .map(|vgg| vgg.with_precision(Precision::auto(self.torch_device)))
-            .map_err(|e| EngineError::Failed(e.to_string()))
-    }
-
-    fn fast(&self, request: &Request, content: &RgbImage) -> Result<RgbImage, EngineError> {
+    /// Fast mode: the registry's current AdaIN model.
+    fn paint_fast(&self, request: &Request, content: &RgbImage) -> Result<RgbImage, EngineError> {
         let styles = self.styles(request)?;
         let refs: Vec<(&RgbImage, f32)> = styles.iter().map(|(i, w)| (i.as_ref(), *w)).collect();
         let options = Options {
-            alpha: f32::from(request.strength) / 5.0,
+            alpha: request.strength.alpha(),
             preserve_color: request.preserve_colors,
             max_side: self.config.fast_max_side,
         };
         self.registry
             .current()
             .stylize(content, &refs, &options)
-            .map_err(image_error)
+            .map_err(inference_error)
     }
 
-    fn quality(
+    /// Quality mode, when this build has it.
+    fn paint_quality(
         &self,
         request: &Request,
         content: &RgbImage,
         progress: &mut dyn FnMut(Progress) -> Flow,
     ) -> Result<RgbImage, EngineError> {
-        let styles: Vec<Style> = self
-            .styles(request)?
-            .into_iter()
-            .map(|(image, weight)| Style {
-                image: gatys::fit_long_side(&image, self.config.quality_size),
-                weight: f64::from(weight),
-            })
-            .collect();
-        let mut config = gatys::preset(3).expect("preset 3 exists");
-        config.size = self.config.quality_size;
-        if let Some(iterations) = self.config.quality_iterations {
-            config.iterations = iterations;
+        #[cfg(feature = "quality")]
+        {
+            let styles = self.styles(request)?;
+            self.quality.paint(request, content, &styles, progress)
         }
-        // Strength 3 is the preset's β; each step multiplies or divides it by √10.
-        config.style_weight *= 10f64.powf((f64::from(request.strength) - 3.0) / 2.0);
-        config.preserve_color = request.preserve_colors;
-        config.preview_every = 5;
-        let vgg = self.take_vgg()?;
-        let mut last_preview: Option<Instant> = None;
-        let mut cancelled = false;
-        let output = gatys::stylize(&vgg, content, &styles, &config, |p| {
-            let due = last_preview.is_none_or(|t| t.elapsed() >= self.config.preview_interval);
-            let preview = match (&p.preview, due) {
-                (Some(image), true) => {
-                    last_preview = Some(Instant::now());
-                    jpeg(image).ok()
-                }
-                _ => None,
-            };
-            let fraction = p.iteration as f32 / p.iterations.max(1) as f32;
-            match progress(Progress {
-                fraction,
-                eta: p.eta,
-                preview,
-            }) {
-                Flow::Continue => ControlFlow::Continue(()),
-                Flow::Stop => {
-                    cancelled = true;
-                    ControlFlow::Break(())
-                }
-            }
-        })
-        .map_err(|e| EngineError::Failed(e.to_string()));
-        self.vggs.lock().expect("vgg lock").push(vgg);
-        let output = output?;
-        if cancelled {
-            return Err(EngineError::Cancelled);
+        #[cfg(not(feature = "quality"))]
+        {
+            let _ = (request, content, progress);
+            Err(EngineError::BadRequest(
+                "quality mode is not in this build (built without the `quality` feature)".into(),
+            ))
         }
-        Ok(output.image)
     }
 }
 
@@ -268,7 +220,7 @@ impl Engine for LocalEngine {
     }
 
     fn check_image(&self, bytes: &[u8]) -> Result<(u32, u32), EngineError> {
-        let image = images::decode(bytes, &self.config.limits).map_err(image_error)?;
+        let image = images::decode(bytes, &self.config.limits).map_err(imaging_error)?;
         Ok(image.dimensions())
     }
 
@@ -277,17 +229,12 @@ impl Engine for LocalEngine {
         request: &Request,
         progress: &mut dyn FnMut(Progress) -> Flow,
     ) -> Result<Output, EngineError> {
-        if !stylegram_engine::STRENGTHS.contains(&request.strength) {
-            return Err(EngineError::BadRequest(format!(
-                "strength {} is outside 1..=5",
-                request.strength
-            )));
-        }
         let start = Instant::now();
-        let content = images::decode(&request.content, &self.config.limits).map_err(image_error)?;
+        let content =
+            images::decode(&request.content, &self.config.limits).map_err(imaging_error)?;
         let result = match request.mode {
-            Mode::Fast => self.fast(request, &content)?,
-            Mode::Quality => self.quality(request, &content, progress)?,
+            Mode::Fast => self.paint_fast(request, &content)?,
+            Mode::Quality => self.paint_quality(request, &content, progress)?,
         };
         Ok(Output {
             picture: jpeg(&result)?,
@@ -325,11 +272,10 @@ impl Engine for LocalEngine {
 
     fn provider(&self) -> String {
         let fast = self.registry.current().model().provider();
-        let quality = if self.torch_device.is_cuda() {
-            "CUDA"
-        } else {
-            "CPU"
-        };
+        #[cfg(feature = "quality")]
+        let quality = self.quality.provider();
+        #[cfg(not(feature = "quality"))]
+        let quality = "not built";
         format!("fast: {fast}, quality: {quality}")
     }
 }

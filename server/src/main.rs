@@ -1,8 +1,13 @@
-//! `stylegram-bot`: the Telegram bot process.
+//! `stylegram-bot`: the Telegram bot process. It wires the transport (`stylegram-bot`) to the
+//! engines on this machine (`stylegram-local-engine`); everything else lives in those libraries.
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use stylegram_bot::Config;
+use stylegram_engine::Engine;
+use stylegram_local_engine::{LocalConfig, LocalEngine};
 
 /// Stylegram's Telegram bot: fast (AdaIN) and quality (Gatys) style transfer for photos. Needs
 /// TELOXIDE_TOKEN; TELOXIDE_API_URL points it at another Bot API server (e.g. the fake one).
@@ -22,6 +27,32 @@ enum Role {
     /// Paint jobs from Redis (STYLEGRAM_REDIS_URL) and send the results through the Bot API; run
     /// one per GPU machine beside one bot process.
     Worker,
+}
+
+/// The engines on this machine, as configured.
+fn local_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
+    #[cfg(feature = "quality")]
+    let vgg = config
+        .vgg
+        .clone()
+        .unwrap_or_else(stylegram_quality::paths::vgg_weights);
+    #[cfg(not(feature = "quality"))]
+    let vgg = config.vgg.clone().unwrap_or_default();
+    let engine = LocalEngine::open(LocalConfig {
+        models_dir: config.models_dir.clone(),
+        active_model: config.active_model.clone(),
+        styles_dir: config.styles_dir.clone(),
+        device: config.device.clone(),
+        threads: config.threads,
+        fast_max_side: config.max_side,
+        quality_size: config.quality_side,
+        quality_iterations: config.quality_iterations,
+        vgg,
+        preview_interval: Duration::from_secs_f64(config.progress_seconds),
+        limits: stylegram_imaging::ImageLimits::default(),
+    })
+    .map_err(|e| anyhow::anyhow!("cannot start the engines: {e}"))?;
+    Ok(Arc::new(engine))
 }
 
 fn main() -> ExitCode {
@@ -50,12 +81,9 @@ fn main() -> ExitCode {
         }
     };
     let served = if worker {
-        runtime.block_on(stylegram_bot::run_worker(
-            config,
-            stylegram_bot::local_engine,
-        ))
+        runtime.block_on(stylegram_bot::run_worker(config, local_engine))
     } else {
-        runtime.block_on(stylegram_bot::run(config, stylegram_bot::local_engine))
+        runtime.block_on(stylegram_bot::run(config, local_engine))
     };
     match served {
         Ok(()) => ExitCode::SUCCESS,

@@ -101,55 +101,8 @@ pub fn spawn_bot(api: &FakeBotApi, args: &[&str], env: &[(&str, String)]) -> Bot
     }
 }
 
-/// A private `redis-server` on a free port, without persistence; stopped when dropped.
-pub struct RedisServer {
-    child: Child,
-    /// Its port on 127.0.0.1.
-    pub port: u16,
-}
-
-impl RedisServer {
-    /// Starts `redis-server` (installed by `scripts/bootstrap.sh --test-services`) and waits until it
-    /// answers.
-    pub async fn start() -> RedisServer {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (make test installs it)");
-        let server = RedisServer { child, port };
-        let ready = fake_bot_api::eventually(WAIT, move || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .await;
-        assert!(ready, "redis-server never answered");
-        server
-    }
-
-    /// The queue's URL (database 0).
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// Runs a `redis-cli` command against the queue's database and returns its output, trimmed.
-    pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("redis-cli runs");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[allow(unused_imports)] // used by the scale-out tests only
+pub use fake_bot_api::redis::RedisServer;
 
 /// Waits for the next event of `kind` in the user's chat whose text contains `needle`.
 pub async fn expect(user: &mut FakeUser, kind: EventKind, needle: &str) -> Event {

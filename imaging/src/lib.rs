@@ -1,13 +1,15 @@
 //! The one image module: decoding with limits and EXIF orientation, conversion of every pixel format
-//! to 8-bit RGB, resizing, tensor layout and encoding. The CLI, the bot and the trainer's data loader
-//! all come through here, so a limit is fixed in one place.
+//! to 8-bit RGB, resizing, tensor layout and encoding. The CLI, the bot, both engines and the
+//! trainer's data loader all come through here, so a limit is fixed in one place.
+mod error;
+
 use std::io::Cursor;
 use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage, imageops::FilterType};
 use ndarray::Array4;
 
-use crate::InferenceError;
+pub use error::ImagingError;
 
 /// What we accept from users; the defaults suit photos sent through Telegram.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,13 +35,13 @@ impl Default for ImageLimits {
 
 /// Decodes image bytes (JPEG, PNG, WebP, BMP, GIF, TIFF) to 8-bit RGB, applying EXIF orientation;
 /// grayscale, 16-bit, palette and CMYK inputs are converted, transparency is composited onto white.
-pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, InferenceError> {
-    let unreadable = |e: image::ImageError| InferenceError::UnreadableImage(e.to_string());
+pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, ImagingError> {
+    let unreadable = |e: image::ImageError| ImagingError::Unreadable(e.to_string());
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| InferenceError::UnreadableImage(e.to_string()))?;
+        .map_err(|e| ImagingError::Unreadable(e.to_string()))?;
     if reader.format().is_none() {
-        return Err(InferenceError::UnreadableImage(
+        return Err(ImagingError::Unreadable(
             "not a recognised image format".to_owned(),
         ));
     }
@@ -57,24 +59,24 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage, InferenceE
 }
 
 /// Reads and decodes an image file with [`decode`].
-pub fn load(path: impl AsRef<Path>, limits: &ImageLimits) -> Result<RgbImage, InferenceError> {
+pub fn load(path: impl AsRef<Path>, limits: &ImageLimits) -> Result<RgbImage, ImagingError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| InferenceError::Io {
+    let bytes = std::fs::read(path).map_err(|source| ImagingError::Io {
         path: path.to_owned(),
         source,
     })?;
     decode(&bytes, limits).map_err(|e| match e {
-        InferenceError::UnreadableImage(why) => {
-            InferenceError::UnreadableImage(format!("{}: {why}", path.display()))
+        ImagingError::Unreadable(why) => {
+            ImagingError::Unreadable(format!("{}: {why}", path.display()))
         }
         other => other,
     })
 }
 
-fn check_size(width: u32, height: u32, limits: &ImageLimits) -> Result<(), InferenceError> {
+fn check_size(width: u32, height: u32, limits: &ImageLimits) -> Result<(), ImagingError> {
     let megapixels = f64::from(width) * f64::from(height) / 1e6;
     if megapixels > f64::from(limits.max_megapixels) {
-        return Err(InferenceError::ImageTooLarge {
+        return Err(ImagingError::TooLarge {
             width,
             height,
             megapixels,
@@ -82,14 +84,14 @@ fn check_size(width: u32, height: u32, limits: &ImageLimits) -> Result<(), Infer
         });
     }
     if width.min(height) < limits.min_side {
-        return Err(InferenceError::ImageTooSmall {
+        return Err(ImagingError::TooSmall {
             width,
             height,
             min_side: limits.min_side,
         });
     }
     if width.max(height) > width.min(height).saturating_mul(limits.max_aspect) {
-        return Err(InferenceError::ExtremeAspect {
+        return Err(ImagingError::ExtremeAspect {
             width,
             height,
             max_aspect: limits.max_aspect,
@@ -197,7 +199,7 @@ impl Format {
 }
 
 /// Encodes an image as JPEG or PNG bytes.
-pub fn encode(image: &RgbImage, format: Format) -> Result<Vec<u8>, InferenceError> {
+pub fn encode(image: &RgbImage, format: Format) -> Result<Vec<u8>, ImagingError> {
     let mut out = Vec::new();
     let result = match format {
         Format::Jpeg => {
@@ -205,7 +207,7 @@ pub fn encode(image: &RgbImage, format: Format) -> Result<Vec<u8>, InferenceErro
         }
         Format::Png => image.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png),
     };
-    result.map_err(|e| InferenceError::Encode(e.to_string()))?;
+    result.map_err(|e| ImagingError::Encode(e.to_string()))?;
     Ok(out)
 }
 

@@ -7,10 +7,11 @@ use std::path::Path;
 use image::RgbImage;
 use tch::Tensor;
 
-use super::{GatysConfig, Init, Optimizer, Style, loss};
+use crate::TrainingError;
 use crate::plots::{self, Point};
-use crate::vgg::Vgg;
-use crate::{TrainingError, tensors};
+use stylegram_quality::gatys::{self, GatysConfig, Init, Optimizer, Style, loss};
+use stylegram_quality::tensors;
+use stylegram_quality::vgg::Vgg;
 
 /// The evaluation's content layer (Gatys et al.'s conv4_2).
 const EVAL_CONTENT_LAYER: &str = "relu4_2";
@@ -30,11 +31,8 @@ pub fn evaluation_losses(
     let (w, h) = image.dimensions();
     let device = vgg.device();
     let x = tensors::from_image(image, device);
-    let c = tensors::from_image(
-        &stylegram_inference::images::resize_exact(content, w, h),
-        device,
-    );
-    let s = tensors::from_image(&super::fit_long_side(style, w.max(h)), device);
+    let c = tensors::from_image(&stylegram_imaging::resize_exact(content, w, h), device);
+    let s = tensors::from_image(&gatys::fit_long_side(style, w.max(h)), device);
     tch::no_grad(|| {
         let content_loss = loss::mse(
             &vgg.activations(&x, &[EVAL_CONTENT_LAYER])?[0],
@@ -173,7 +171,7 @@ pub fn run(
         }];
         for variant in variants {
             let mut trace = Vec::new();
-            let result = super::stylize(vgg, &pair.content, &styles, &variant.config, |p| {
+            let result = gatys::stylize(vgg, &pair.content, &styles, &variant.config, |p| {
                 trace.push((p.elapsed.as_secs_f64(), p.losses.total));
                 ControlFlow::Continue(())
             })?;
@@ -310,7 +308,7 @@ pub fn write_report(
         "objective (log scale)",
         &curves,
     )?;
-    let sheet = stylegram_inference::images::contact_sheet(&rows, 160);
+    let sheet = stylegram_imaging::contact_sheet(&rows, 160);
     let sheet_path = dir.join("gatys-study-sheet.png");
     sheet.save(&sheet_path).map_err(|e| {
         TrainingError::InvalidConfig(format!("cannot write {}: {e}", sheet_path.display()))

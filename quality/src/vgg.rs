@@ -1,7 +1,7 @@
 //! VGG (Simonyan & Zisserman, 2014) as a frozen perceptual network: 3×3 convolutions with ReLU,
 //! 2×2 max pooling between blocks. Style transfer reads its ReLU activations: `relu{block}_{conv}`.
 //!
-//! Weights come from [`crate::import`]: a safetensors file with `block{b}_conv{c}.weight`
+//! Weights come from `stylegram_training::import`: a safetensors file with `block{b}_conv{c}.weight`
 //! (`[out, in, 3, 3]`) and `.bias` (`[out]`), plus metadata saying which input convention the
 //! weights were trained with. The encoder takes RGB in [0, 1] and applies that convention itself.
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use std::path::Path;
 
 use tch::{Device, Kind, Tensor};
 
-use crate::TrainingError;
+use crate::QualityError;
 
 /// Caffe/Keras "caffe" mode: the ImageNet mean in B, G, R order on a 0..255 scale (Keras
 /// `imagenet_utils.preprocess_input`, the convention of the original VGG release).
@@ -125,19 +125,19 @@ pub struct Vgg {
 }
 
 impl Vgg {
-    /// Loads imported weights (see [`crate::import`]) onto `device`.
-    pub fn load(path: &Path, device: Device) -> Result<Self, TrainingError> {
+    /// Loads imported weights (see `stylegram_training::import`) onto `device`.
+    pub fn load(path: &Path, device: Device) -> Result<Self, QualityError> {
         let metadata = read_safetensors_metadata(path)?;
         let preprocessing = metadata
             .get("preprocessing")
             .and_then(|p| Preprocessing::parse(p))
-            .ok_or_else(|| TrainingError::BadWeights {
+            .ok_or_else(|| QualityError::BadWeights {
                 path: path.to_owned(),
                 message: "no 'preprocessing' metadata; import the weights with `stylegram-train import-vgg`".into(),
             })?;
         let tensors = Tensor::read_safetensors(path)?;
         Self::from_tensors(tensors, preprocessing, device).map_err(|message| {
-            TrainingError::BadWeights {
+            QualityError::BadWeights {
                 path: path.to_owned(),
                 message,
             }
@@ -238,7 +238,7 @@ impl Vgg {
     pub fn layers_until(
         &self,
         relu: &str,
-    ) -> Result<Vec<(&str, bool, &Tensor, &Tensor)>, TrainingError> {
+    ) -> Result<Vec<(&str, bool, &Tensor, &Tensor)>, QualityError> {
         let last = self.index_of(relu)?;
         Ok(self.layers[..=last]
             .iter()
@@ -247,7 +247,7 @@ impl Vgg {
     }
 
     /// Channel count of the activation `relu`.
-    pub fn channels(&self, relu: &str) -> Result<i64, TrainingError> {
+    pub fn channels(&self, relu: &str) -> Result<i64, QualityError> {
         Ok(self.layers[self.index_of(relu)?].weight.size()[0])
     }
 
@@ -269,7 +269,7 @@ impl Vgg {
 
     /// ReLU activations for `layers` (in the order asked), from RGB in [0, 1] (`[N, 3, H, W]`).
     /// Runs the network only as deep as the deepest layer asked for.
-    pub fn activations(&self, rgb: &Tensor, layers: &[&str]) -> Result<Vec<Tensor>, TrainingError> {
+    pub fn activations(&self, rgb: &Tensor, layers: &[&str]) -> Result<Vec<Tensor>, QualityError> {
         let wanted: Vec<usize> = layers
             .iter()
             .map(|name| self.index_of(name))
@@ -317,11 +317,11 @@ impl Vgg {
         }
     }
 
-    fn index_of(&self, relu: &str) -> Result<usize, TrainingError> {
+    fn index_of(&self, relu: &str) -> Result<usize, QualityError> {
         self.layers
             .iter()
             .position(|l| l.relu == relu)
-            .ok_or_else(|| TrainingError::UnknownLayer {
+            .ok_or_else(|| QualityError::UnknownLayer {
                 name: relu.to_owned(),
                 available: self.relu_names().join(", "),
             })
@@ -335,12 +335,12 @@ fn parse_conv_name(name: &str) -> Option<(u32, u32)> {
 }
 
 /// The `__metadata__` map of a safetensors file, read from its JSON header only.
-pub fn read_safetensors_metadata(path: &Path) -> Result<HashMap<String, String>, TrainingError> {
-    let io = |source| TrainingError::Io {
+pub fn read_safetensors_metadata(path: &Path) -> Result<HashMap<String, String>, QualityError> {
+    let io = |source| QualityError::Io {
         path: path.to_owned(),
         source,
     };
-    let bad = |message: &str| TrainingError::BadWeights {
+    let bad = |message: &str| QualityError::BadWeights {
         path: path.to_owned(),
         message: message.to_owned(),
     };

@@ -13,7 +13,6 @@ pub mod color;
 pub mod lbfgs;
 pub mod loss;
 mod presets;
-pub mod study;
 
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -21,7 +20,7 @@ use std::time::{Duration, Instant};
 use image::RgbImage;
 use tch::{Device, Kind, Tensor};
 
-use crate::TrainingError;
+use crate::QualityError;
 use crate::adam;
 use crate::tensors;
 use crate::vgg::Vgg;
@@ -183,7 +182,7 @@ impl<'a> Objective<'a> {
         config: &'a GatysConfig,
         content: &Tensor,
         styles: &[(Tensor, f64)],
-    ) -> Result<Self, TrainingError> {
+    ) -> Result<Self, QualityError> {
         let layers: Vec<&str> = config
             .content_layers
             .iter()
@@ -191,7 +190,7 @@ impl<'a> Objective<'a> {
             .map(|(name, _)| name.as_str())
             .collect();
         let n_content = config.content_layers.len();
-        let (content_targets, style_targets) = tch::no_grad(|| -> Result<_, TrainingError> {
+        let (content_targets, style_targets) = tch::no_grad(|| -> Result<_, QualityError> {
             let content_targets = vgg.activations(content, &layers[..n_content])?;
             let style_targets = styles
                 .iter()
@@ -202,7 +201,7 @@ impl<'a> Objective<'a> {
                         .map(loss::gram)
                         .collect())
                 })
-                .collect::<Result<Vec<Vec<Tensor>>, TrainingError>>()?;
+                .collect::<Result<Vec<Vec<Tensor>>, QualityError>>()?;
             Ok((content_targets, style_targets))
         })?;
         let total_share: f64 = styles.iter().map(|(_, w)| w).sum();
@@ -262,12 +261,12 @@ pub fn stylize(
     styles: &[Style],
     config: &GatysConfig,
     mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
-) -> Result<GatysOutput, TrainingError> {
+) -> Result<GatysOutput, QualityError> {
     validate(vgg, styles, config)?;
     let start = Instant::now();
     let device = vgg.device();
     let content_full = tensors::from_image(
-        &stylegram_inference::images::fit_max_side(content.clone(), config.size),
+        &stylegram_imaging::fit_max_side(content.clone(), config.size),
         device,
     );
     let (_, _, full_h, full_w) = content_full.size4().expect("[1, 3, H, W]");
@@ -488,11 +487,11 @@ pub fn fit_long_side(image: &RgbImage, long_side: u32) -> RgbImage {
     let scale = f64::from(long_side) / f64::from(w.max(h));
     let nw = ((f64::from(w) * scale).round() as u32).max(1);
     let nh = ((f64::from(h) * scale).round() as u32).max(1);
-    stylegram_inference::images::resize_exact(image, nw, nh)
+    stylegram_imaging::resize_exact(image, nw, nh)
 }
 
-fn validate(vgg: &Vgg, styles: &[Style], config: &GatysConfig) -> Result<(), TrainingError> {
-    let invalid = |m: String| TrainingError::InvalidConfig(m);
+fn validate(vgg: &Vgg, styles: &[Style], config: &GatysConfig) -> Result<(), QualityError> {
+    let invalid = |m: String| QualityError::InvalidConfig(m);
     if styles.is_empty() {
         return Err(invalid("at least one style image is needed".into()));
     }
