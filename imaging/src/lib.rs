@@ -254,6 +254,20 @@ pub fn from_nchw(tensor: &Array4<f32>) -> RgbImage {
     })
 }
 
+/// Peak signal-to-noise ratio of `a` against `b` in dB (8-bit scale); infinite when they are equal.
+/// Sizes must match.
+pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions(), "sizes differ");
+    let mse = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum::<f64>()
+        / a.as_raw().len().max(1) as f64;
+    10.0 * (255.0f64.powi(2) / mse).log10()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

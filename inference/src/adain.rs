@@ -8,6 +8,8 @@ use ndarray::{Array1, Array4, ArrayD, Ix4};
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use stylegram_onnx::u8s8;
+
 use crate::InferenceError;
 use crate::bundle::Manifest;
 use crate::runtime::{self, Provider, SessionOptions};
@@ -52,6 +54,18 @@ pub struct AdainModel {
     encoder: Mutex<Session>,
     decoder: Mutex<Session>,
     provider: Provider,
+    int8_exact_everywhere: bool,
+}
+
+/// Whether every int8 weight tensor of an ONNX graph keeps x86's 16-bit pair sums exact (an
+/// unreadable graph counts as not exact; ONNX Runtime will say what is wrong with it).
+fn int8_exact_on_every_cpu(onnx: &[u8]) -> bool {
+    stylegram_onnx::Model::from_bytes(onnx).is_ok_and(|model| {
+        model.int8_weights().iter().all(|(_, dims, weights)| {
+            let per_channel = weights.len() / dims.first().copied().unwrap_or(1).max(1);
+            u8s8::saturation_free(weights, per_channel)
+        })
+    })
 }
 
 fn to_array4(a: ArrayD<f32>, what: &str) -> Result<Array4<f32>, InferenceError> {
@@ -63,7 +77,8 @@ impl AdainModel {
     /// Reads `dir/manifest.json`, checks every file's digest, and opens both graphs.
     pub fn load(dir: &Path, options: SessionOptions) -> Result<Self, InferenceError> {
         let manifest = Manifest::read_verified(dir)?;
-        let open = |graph: &str| -> Result<(Session, Provider), InferenceError> {
+        let quantized = manifest.architecture.get("quantization").is_some();
+        let open = |graph: &str| -> Result<(Session, Provider, bool), InferenceError> {
             let path = manifest
                 .graph_path(dir, graph)
                 .expect("read_verified checked both graphs");
@@ -71,22 +86,32 @@ impl AdainModel {
                 path: path.clone(),
                 source,
             })?;
-            runtime::create_session(&bytes, options)
+            let exact = !quantized || int8_exact_on_every_cpu(&bytes);
+            let (session, provider) = runtime::create_session(&bytes, options)?;
+            Ok((session, provider, exact))
         };
-        let (encoder, provider) = open("encoder")?;
-        let (decoder, _) = open("decoder")?;
+        let (encoder, provider, encoder_exact) = open("encoder")?;
+        let (decoder, _, decoder_exact) = open("decoder")?;
         Ok(AdainModel {
             dir: dir.to_owned(),
             manifest,
             encoder: Mutex::new(encoder),
             decoder: Mutex::new(decoder),
             provider,
+            int8_exact_everywhere: encoder_exact && decoder_exact,
         })
     }
 
     /// The bundle's manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// Whether the bundle's integer convolutions give the same result on every x86-64 CPU: true for
+    /// float bundles and for int8 ones with 7-bit weights; false for 8-bit weights, which overflow
+    /// without VNNI (see `stylegram_onnx::u8s8`).
+    pub fn int8_exact_everywhere(&self) -> bool {
+        self.int8_exact_everywhere
     }
 
     /// Whether this is an int8 bundle (from `stylegram models quantize`).

@@ -9,6 +9,7 @@ use stylegram_imaging::{self as images, Format, ImageLimits};
 use stylegram_inference::InferenceError;
 use stylegram_inference::adain::AdainModel;
 use stylegram_inference::bench::{self, Latency};
+use stylegram_inference::cpu::CpuFeatures;
 use stylegram_inference::runtime::{self, Device, SessionOptions};
 use stylegram_inference::stylizer::{Options, Stylizer};
 
@@ -141,18 +142,6 @@ fn tempfile_dir() -> Result<PathBuf, Failure> {
     Ok(dir)
 }
 
-fn cpu_name() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned())
-}
-
 /// Runs `bench`.
 pub fn run(args: BenchArgs) -> Result<(), Failure> {
     let limits = ImageLimits::default();
@@ -221,14 +210,18 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
             sheet = std::iter::once(photo).chain(pictures).collect();
         }
     }
+    let cpu = CpuFeatures::detect();
+    println!("CPU: {cpu}; int8: {}", cpu.int8_arithmetic());
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Fast-mode benchmark\n\nMade by `stylegram bench --threads {} --runs {}{}` with model `{}` on {} \
+        "# Fast-mode benchmark\n\nCPU: {}. Integer arithmetic: {}.\n\nMade by `stylegram bench --threads {} --runs {}{}` with model `{}` on {} \
          ({} cores visible), ONNX Runtime {} (CPU provider, {} intra-op threads), PyTorch {} eager \
          ({} threads, `bench/adain_reference.py`, same weights read from the bundle's ONNX files). \
          Photo: koala resized to a square; style: Van Gogh, statistics cached. p50 / p95 over {} runs \
          after one warm-up.\n",
+        cpu,
+        cpu.int8_arithmetic(),
         args.threads,
         args.runs,
         args.compare
@@ -236,7 +229,7 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
             .map(|c| format!(" --compare {}", c.display()))
             .unwrap_or_default(),
         stylizers[0].model().manifest().name,
-        cpu_name(),
+        cpu.model,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         runtime::report().map(|r| r.version).unwrap_or_default(),
         args.threads,

@@ -4,6 +4,7 @@
 pub mod adain;
 pub mod bench;
 pub mod bundle;
+pub mod cpu;
 mod error;
 pub mod presets;
 pub mod quantize;

@@ -15,6 +15,7 @@ use stylegram_inference::runtime::{self, Device, SessionOptions};
 use stylegram_inference::stylizer::{Options, Stylizer};
 
 mod bench_cmd;
+mod compare_cmd;
 
 /// Stylegram's ONNX Runtime tools: fast-mode stylization with a model bundle.
 #[derive(Parser)]
@@ -67,6 +68,9 @@ enum ModelsCommand {
     /// pictures, weights int8 per channel (ONNX QDQ form, run as integer convolutions by ONNX
     /// Runtime). Compare it with `stylegram bench --compare` and `stylegram-train eval --model`.
     Quantize(QuantizeArgs),
+    /// How far one bundle's pictures are from another's: PSNR over photo × style pairs, with this
+    /// CPU and its integer arithmetic named (writes docs/quantization-psnr.md).
+    Compare(compare_cmd::CompareArgs),
 }
 
 #[derive(Args)]
@@ -339,6 +343,9 @@ fn main() -> ExitCode {
         Command::Doctor => runtime::report()
             .map(|r| {
                 println!("ONNX Runtime {} at {}", r.version, r.library.display());
+                let cpu = stylegram_inference::cpu::CpuFeatures::detect();
+                println!("CPU: {cpu}");
+                println!("int8 arithmetic: {}", cpu.int8_arithmetic());
                 println!(
                     "CUDA execution provider: {}",
                     if r.cuda_compiled_in {
@@ -371,6 +378,7 @@ fn main() -> ExitCode {
                 .map_err(Failure::from)
         }
         Command::Models(ModelsCommand::Quantize(args)) => quantize(args),
+        Command::Models(ModelsCommand::Compare(args)) => compare_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
         Command::Presets { styles_dir } => Presets::load(&styles_dir)
             .map(|presets| {

@@ -226,7 +226,8 @@ pub fn quantize_bundle(
         (None, None) => format!("{}-int8", manifest.name),
     };
     out.architecture["quantization"] = serde_json::json!({
-        "scheme": "int8 QDQ: weights int8 symmetric per output channel, activations uint8 asymmetric per tensor, ReLU folded into the output quantisation",
+        "scheme": "int8 QDQ: weights 7-bit symmetric per output channel (exact on x86 with and without VNNI), activations uint8 asymmetric per tensor, ReLU folded into the output quantisation",
+        "weight_bits": 7,
         "source_model": format!("{} {}", manifest.name, manifest.version),
         "calibration": format!(
             "{} photos and {} style pictures, long side {} px; range = smallest minimum to largest maximum over all pictures",

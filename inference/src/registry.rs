@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use crate::InferenceError;
 use crate::adain::AdainModel;
 use crate::bundle::MANIFEST;
+use crate::cpu::CpuFeatures;
 use crate::runtime::{Provider, SessionOptions};
 use crate::stylizer::Stylizer;
 use stylegram_imaging::{self as images, ImageLimits};
@@ -72,9 +73,30 @@ fn fingerprint(dir: &Path) -> Fingerprint {
 /// inference on a small real photo giving finite output of the right shape.
 pub fn validate(dir: &Path, options: SessionOptions) -> Result<AdainModel, InferenceError> {
     let model = AdainModel::load(dir, options)?;
+    if model.provider() == Provider::Cpu {
+        int8_suits(&model, &CpuFeatures::detect()).map_err(|message| {
+            InferenceError::BadBundle {
+                dir: dir.to_owned(),
+                message,
+            }
+        })?;
+    }
     let smoke = images::decode(SMOKE_JPEG, &ImageLimits::default())?;
     model.smoke_test(&smoke)?;
     Ok(model)
+}
+
+/// Whether `model`'s integer convolutions are right on `cpu`: int8 bundles with 8-bit weights
+/// overflow the saturating 16-bit pair sums of CPUs without VNNI (`stylegram_onnx::u8s8`).
+pub fn int8_suits(model: &AdainModel, cpu: &CpuFeatures) -> Result<(), String> {
+    if model.int8_exact_everywhere() || cpu.exact_int8_dot() {
+        return Ok(());
+    }
+    Err(format!(
+        "its int8 weights use 8 bits, and this CPU ({}) has no VNNI: its integer convolutions would \
+         overflow. Rebuild it with `stylegram models quantize` (7-bit weights) or serve a float bundle",
+        cpu.model
+    ))
 }
 
 struct Entry {

@@ -2,16 +2,16 @@
 //! by ONNX Runtime as integer convolutions, and close to the float model's pictures.
 use std::path::{Path, PathBuf};
 
-use image::RgbImage;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use stylegram_imaging::{self as images, ImageLimits};
 use stylegram_inference::adain::AdainModel;
 use stylegram_inference::bundle::Manifest;
+use stylegram_inference::cpu::CpuFeatures;
 use stylegram_inference::quantize::{self, CalibrationSet};
 use stylegram_inference::registry;
 use stylegram_inference::runtime::{self, Device, SessionOptions};
-use stylegram_onnx::Model;
+use stylegram_onnx::{Model, u8s8};
 
 fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -43,17 +43,6 @@ fn optimised_ops(graph: &Path, scratch: &Path) -> Vec<String> {
         .iter()
         .map(|n| n.op_type().to_owned())
         .collect()
-}
-
-fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
-    let mse = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-        .sum::<f64>()
-        / a.as_raw().len() as f64;
-    10.0 * (255.0f64.powi(2) / mse).log10()
 }
 
 #[test]
@@ -108,14 +97,14 @@ fn the_int8_bundle_is_valid_runs_integer_convolutions_and_stays_close_to_float()
     let theirs = reference
         .stylize(&photo, &reference.style_stats(&style).unwrap(), 1.0)
         .unwrap();
-    let p = psnr(&ours, &theirs);
+    let p = images::psnr(&ours, &theirs);
     assert!(p > 24.0, "int8 vs float PSNR {p:.1} dB");
     // A different, much worse picture (the float model with a weaker style) is further away: the
     // check above can fail.
     let weak = reference
         .stylize(&photo, &reference.style_stats(&style).unwrap(), 0.5)
         .unwrap();
-    assert!(psnr(&weak, &theirs) < p);
+    assert!(images::psnr(&weak, &theirs) < p);
 
     // Quantising twice is refused.
     let again = quantize::quantize_bundle(&dst, &scratch.path().join("twice"), None, &set, || {});
@@ -166,4 +155,47 @@ fn the_quantize_command_explains_bad_arguments() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
     assert!(!scratch.path().join("new").exists(), "nothing is written");
+}
+
+/// The shipped int8 bundle gives the same integers on every x86-64 CPU: each output channel's
+/// weights keep the 16-bit saturating pair sums of CPUs without VNNI exact, whatever the input
+/// (checked with `u8s8`'s reference of that arithmetic, so the verdict does not depend on this
+/// machine's CPU). The 8-bit bundle shipped before fails this on any machine.
+#[test]
+fn the_shipped_int8_weights_are_exact_without_vnni() {
+    let bundle = repo("models/adain-v1-int8");
+    let mut tensors = 0;
+    for graph in ["encoder.onnx", "decoder.onnx"] {
+        let model = Model::from_file(&bundle.join(graph)).unwrap();
+        for (name, dims, weights) in model.int8_weights() {
+            let per_channel = weights.len() / dims[0];
+            for (c, channel) in weights.chunks(per_channel).enumerate() {
+                let worst = u8s8::worst_pair_sum(channel);
+                assert!(
+                    worst <= i32::from(i16::MAX),
+                    "{graph} {name} channel {c}: a pair sum can reach {worst}"
+                );
+                // The adversarial input saturates nothing: both arithmetics agree.
+                let input: Vec<u8> = channel
+                    .iter()
+                    .map(|&w| if w > 0 { 255 } else { 0 })
+                    .collect();
+                assert_eq!(
+                    u8s8::dot_pairwise_saturating(&input, channel),
+                    u8s8::dot_exact(&input, channel)
+                );
+            }
+            tensors += 1;
+        }
+    }
+    assert_eq!(tensors, 16, "every convolution has int8 weights");
+    let manifest = Manifest::read_verified(&bundle).unwrap();
+    assert_eq!(manifest.architecture["quantization"]["weight_bits"], 7);
+
+    // The registry accepts it for a CPU without VNNI (and would refuse 8-bit weights there).
+    let model = AdainModel::load(&bundle, options()).unwrap();
+    assert!(model.int8_exact_everywhere());
+    let epyc = CpuFeatures::parse("model name\t: AMD EPYC 7B13\nflags\t\t: avx avx2 fma\n");
+    assert!(!epyc.exact_int8_dot());
+    registry::int8_suits(&model, &epyc).unwrap();
 }

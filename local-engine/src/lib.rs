@@ -271,11 +271,20 @@ impl Engine for LocalEngine {
     }
 
     fn provider(&self) -> String {
-        let fast = self.registry.current().model().provider();
+        let current = self.registry.current();
+        let fast = format!(
+            "{} ({})",
+            current.model().provider(),
+            current.model().manifest().name
+        );
         #[cfg(feature = "quality")]
         let quality = self.quality.provider();
         #[cfg(not(feature = "quality"))]
         let quality = "not built";
-        format!("fast: {fast}, quality: {quality}")
+        let cpu = stylegram_inference::cpu::CpuFeatures::detect();
+        format!(
+            "fast: {fast}, quality: {quality}; CPU {cpu}; int8: {}",
+            cpu.int8_arithmetic()
+        )
     }
 }

@@ -8,6 +8,7 @@ mod builder;
 mod error;
 pub mod qdq;
 mod reader;
+pub mod u8s8;
 
 pub use builder::{GraphBuilder, NodeBuilder};
 pub use error::OnnxError;

@@ -1,8 +1,9 @@
 //! Static int8 quantisation of a float graph in ONNX's QDQ form: ONNX Runtime fuses each
 //! `DequantizeLinear → Conv → QuantizeLinear` group into one integer convolution.
 //!
-//! - Weights: per output channel, symmetric int8 (`scale = max|w| / 127`); biases int32 with the
-//!   scale `input scale × weight scale`.
+//! - Weights: per output channel, symmetric, 7 bits stored as int8 (`scale = max|w| / 63`, see
+//!   [`crate::u8s8`]: 8-bit weights overflow the 16-bit pair sums of x86 CPUs without VNNI); biases
+//!   int32 with the scale `input scale × weight scale`.
 //! - Activations: per tensor, asymmetric uint8 from calibrated ranges. A ReLU after a convolution is
 //!   absorbed into the output's quantisation (zero point 0 clamps negatives, as the ReLU did).
 //! - `Pad`, `MaxPool` and `Resize` between two convolutions run on the uint8 values directly: they
@@ -13,6 +14,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::proto::{AttributeProto, NodeProto, TensorProto, attribute_proto, tensor_proto};
+use crate::u8s8::WEIGHT_LIMIT;
 use crate::{Model, OnnxError};
 
 /// The observed range of one value over the calibration inputs.
@@ -402,15 +404,20 @@ impl Rewriter {
             .chunks(per_channel)
             .map(|c| {
                 let m = c.iter().fold(0f32, |m, v| m.max(v.abs()));
-                if m > 0.0 { m / 127.0 } else { 1.0 }
+                if m > 0.0 {
+                    m / f32::from(WEIGHT_LIMIT)
+                } else {
+                    1.0
+                }
             })
             .collect();
         let q: Vec<u8> = w
             .chunks(per_channel)
             .zip(&scales)
             .flat_map(|(c, s)| {
+                let limit = f32::from(WEIGHT_LIMIT);
                 c.iter()
-                    .map(move |v| ((v / s).round().clamp(-127.0, 127.0) as i8) as u8)
+                    .map(move |v| ((v / s).round().clamp(-limit, limit) as i8) as u8)
             })
             .collect();
         let w_dq = self.per_channel(
@@ -659,6 +666,39 @@ mod tests {
         assert!(!names.contains(&"w1") && names.contains(&"w1__i8"));
         // The output is still a float value, produced by a DequantizeLinear.
         assert_eq!(q.outputs()[0].name, "y");
+    }
+
+    #[test]
+    fn quantized_weights_are_exact_without_vnni() {
+        let model = two_conv_graph();
+        let ranges = calibration_values(&model)
+            .unwrap()
+            .into_iter()
+            .map(|v| {
+                (
+                    v,
+                    Range {
+                        min: -2.0,
+                        max: 3.0,
+                    },
+                )
+            })
+            .collect();
+        let (q, _) = quantize(&model, &ranges).unwrap();
+        let stored = q.int8_weights();
+        assert_eq!(stored.len(), 2);
+        for (name, dims, weights) in stored {
+            let per_channel = weights.len() / dims[0];
+            // Each channel's largest weight uses the whole 7-bit range, and no more.
+            for channel in weights.chunks(per_channel) {
+                let top = channel.iter().map(|w| w.unsigned_abs()).max().unwrap();
+                assert_eq!(top, crate::u8s8::WEIGHT_LIMIT as u8, "{name}");
+            }
+            assert!(
+                crate::u8s8::saturation_free(&weights, per_channel),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -139,6 +139,33 @@ impl Model {
         decode_f32(tensor)
     }
 
+    /// A QDQ graph's int8 weights, `(name, dims, values)`: every int8 initializer that a
+    /// `DequantizeLinear` reads as its quantised input (zero points are left out).
+    pub fn int8_weights(&self) -> Vec<(String, Vec<usize>, Vec<i8>)> {
+        let graph = self.graph();
+        let dequantized: std::collections::HashSet<&str> = graph
+            .node
+            .iter()
+            .filter(|n| n.op_type() == "DequantizeLinear")
+            .filter_map(|n| n.input.first().map(String::as_str))
+            .collect();
+        graph
+            .initializer
+            .iter()
+            .filter(|t| t.data_type() == crate::proto::tensor_proto::DataType::Int8 as i32)
+            .filter(|t| dequantized.contains(t.name()))
+            .map(|t| {
+                let values = if t.raw_data().is_empty() {
+                    t.int32_data.iter().map(|&v| v as i8).collect()
+                } else {
+                    t.raw_data().iter().map(|&b| b as i8).collect()
+                };
+                let dims = t.dims.iter().map(|&d| d.max(0) as usize).collect();
+                (t.name().to_owned(), dims, values)
+            })
+            .collect()
+    }
+
     /// The shape of a constant weight of any element type: an initializer, or the quantised
     /// initializer behind a `DequantizeLinear` (as in QDQ graphs).
     pub fn weight_dims(&self, name: &str) -> Result<Vec<usize>, OnnxError> {

@@ -53,6 +53,30 @@ pub fn run() -> Vec<Check> {
         ),
         fix: None,
     });
+    let cpu = stylegram_inference::cpu::CpuFeatures::detect();
+    checks.push(Check {
+        what: "CPU",
+        found: cpu.to_string(),
+        fix: None,
+    });
+    checks.push(Check {
+        what: "int8 arithmetic",
+        found: format!(
+            "{}; int8 bundles with 7-bit weights are exact either way",
+            cpu.int8_arithmetic()
+        ),
+        fix: None,
+    });
+    checks.push(Check {
+        what: "quality-mode precision",
+        found: if cpu.avx512_bf16 {
+            "bf16 convolutions (AVX-512 BF16{})"
+                .replace("{}", if cpu.amx_bf16 { ", AMX" } else { "" })
+        } else {
+            "f32 (no AVX-512 BF16)".into()
+        },
+        fix: None,
+    });
     match stylegram_inference::runtime::report() {
         Ok(r) => {
             checks.push(Check {

@@ -1,0 +1,122 @@
+//! `stylegram models compare`: how far one bundle's pictures are from another's (PSNR) over every
+//! photo × style of a folder, with this CPU named; the int8 bundle's quality check.
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use stylegram_imaging::{self as images, ImageLimits};
+use stylegram_inference::adain::AdainModel;
+use stylegram_inference::cpu::CpuFeatures;
+use stylegram_inference::runtime::SessionOptions;
+
+use crate::Failure;
+
+/// What to compare, and on what.
+#[derive(Args)]
+pub struct CompareArgs {
+    /// The bundle under test (e.g. models/adain-v1-int8).
+    bundle: PathBuf,
+    /// The reference bundle (e.g. models/adain-v1).
+    #[arg(long, default_value = "models/adain-v1")]
+    reference: PathBuf,
+    /// Folder with content/ and style/ pictures.
+    #[arg(
+        long,
+        default_value = "../shared/data/test",
+        env = "STYLEGRAM_DATA_TEST"
+    )]
+    data: PathBuf,
+    /// Long side of the photos and styles in pixels.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(32..=2048))]
+    size: u32,
+    /// Photos used (evenly spaced over the folder, by name).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    photos: u32,
+    /// Styles used (evenly spaced over the folder, by name).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    styles: u32,
+    /// Markdown file the table is also written to.
+    #[arg(long, default_value = "docs/quantization-psnr.md")]
+    out: PathBuf,
+}
+
+/// Up to `count` pictures of `dir`, evenly spaced by name, scaled to `size`.
+fn pictures(dir: &Path, count: u32, size: u32) -> Result<Vec<(String, image::RgbImage)>, Failure> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| matches!(x.to_str(), Some("jpg" | "jpeg" | "png")))
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(Failure::Usage(format!(
+            "{}: no .jpg or .png pictures",
+            dir.display()
+        )));
+    }
+    let step = (paths.len() / count as usize).max(1);
+    paths
+        .iter()
+        .step_by(step)
+        .take(count as usize)
+        .map(|p| {
+            let name = p
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let image = images::load(p, &ImageLimits::default())?;
+            Ok((name, images::fit_max_side(image, size)))
+        })
+        .collect()
+}
+
+/// Runs the comparison and prints (and writes) the table.
+pub fn run(args: CompareArgs) -> Result<(), Failure> {
+    let ours = AdainModel::load(&args.bundle, SessionOptions::default())?;
+    let reference = AdainModel::load(&args.reference, SessionOptions::default())?;
+    let photos = pictures(&args.data.join("content"), args.photos, args.size)?;
+    let styles = pictures(&args.data.join("style"), args.styles, args.size)?;
+    let cpu = CpuFeatures::detect();
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "# {} against {}\n\n`stylegram models compare {} --reference {} --size {}` on {}.\n\nCPU: {}. Integer arithmetic: {}.\n\n| photo | style | PSNR (dB) |\n|---|---|---|",
+        ours.manifest().name,
+        reference.manifest().name,
+        args.bundle.display(),
+        args.reference.display(),
+        args.size,
+        args.data.display(),
+        cpu,
+        cpu.int8_arithmetic(),
+    );
+    let mut values = Vec::new();
+    for (style_name, style) in &styles {
+        let ours_stats = ours.style_stats(style)?;
+        let reference_stats = reference.style_stats(style)?;
+        for (photo_name, photo) in &photos {
+            let a = ours.stylize(photo, &ours_stats, 1.0)?;
+            let b = reference.stylize(photo, &reference_stats, 1.0)?;
+            let p = images::psnr(&a, &b);
+            values.push(p);
+            let _ = writeln!(table, "| {photo_name} | {style_name} | {p:.2} |");
+        }
+    }
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    let worst = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let _ = writeln!(
+        table,
+        "\n{} pairs at {} px: mean {mean:.2} dB, worst {worst:.2} dB.",
+        values.len(),
+        args.size
+    );
+    print!("{table}");
+    std::fs::write(&args.out, &table)
+        .map_err(|e| Failure::Other(format!("{}: {e}", args.out.display())))?;
+    eprintln!("wrote {}", args.out.display());
+    Ok(())
+}
