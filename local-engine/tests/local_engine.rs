@@ -1,0 +1,157 @@
+//! The local engine through the `Engine` boundary, with the shipped models and presets: what the bot
+//! sees of fast and quality mode, without Telegram.
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stylegram_engine::{
+    Engine, EngineError, Flow, Mode, Request, Strength, StyleSource, WeightedStyle,
+};
+use stylegram_imaging::{self as images, ImageLimits};
+use stylegram_local_engine::{LocalConfig, LocalEngine};
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+fn photo() -> Arc<Vec<u8>> {
+    Arc::new(std::fs::read(repo("../shared/data/test/content/koala.jpg")).unwrap())
+}
+
+#[cfg(feature = "quality")]
+fn vgg_weights() -> PathBuf {
+    stylegram_quality::paths::vgg_weights()
+}
+
+#[cfg(not(feature = "quality"))]
+fn vgg_weights() -> PathBuf {
+    PathBuf::new()
+}
+
+fn engine() -> LocalEngine {
+    LocalEngine::open(LocalConfig {
+        models_dir: repo("models"),
+        active_model: None,
+        styles_dir: repo("styles"),
+        device: "cpu".into(),
+        threads: 2,
+        fast_max_side: 256,
+        quality_size: 96,
+        quality_iterations: Some(8),
+        vgg: vgg_weights(),
+        preview_interval: Duration::ZERO,
+        limits: ImageLimits::default(),
+    })
+    .expect("the shipped models and presets open (run `make test`, which bootstraps)")
+}
+
+fn request(engine: &LocalEngine, mode: Mode, strength: u8) -> Request {
+    Request {
+        content: photo(),
+        styles: vec![WeightedStyle {
+            source: StyleSource::Preset(engine.presets()[0].id.clone()),
+            weight: 1.0,
+        }],
+        mode,
+        strength: Strength::new(strength).unwrap(),
+        preserve_colors: false,
+    }
+}
+
+fn decode(jpeg: &[u8]) -> image::RgbImage {
+    images::decode(jpeg, &ImageLimits::default()).unwrap()
+}
+
+#[test]
+fn fast_mode_paints_at_the_configured_size_and_strength_changes_the_picture() {
+    let engine = engine();
+    let mut never = |_| panic!("fast mode reports no progress");
+    let strong = engine
+        .run(&request(&engine, Mode::Fast, 5), &mut never)
+        .unwrap();
+    let weak = engine
+        .run(&request(&engine, Mode::Fast, 1), &mut never)
+        .unwrap();
+    // koala.jpg is 511×313; the long side is capped at 256 and the aspect kept.
+    assert_eq!(strong.picture.width, 256);
+    assert!(
+        (155..=158).contains(&strong.picture.height),
+        "{}",
+        strong.picture.height
+    );
+    let (a, b) = (decode(&strong.picture.jpeg), decode(&weak.picture.jpeg));
+    assert_eq!(
+        a.dimensions(),
+        (strong.picture.width, strong.picture.height)
+    );
+    // Strength 1 keeps much more of the photo than strength 5.
+    let source = images::resize_exact(
+        &decode(&photo()),
+        strong.picture.width,
+        strong.picture.height,
+    );
+    assert!(images::psnr(&b, &source) > images::psnr(&a, &source) + 1.0);
+    assert!(
+        engine.provider().starts_with("fast: CPU"),
+        "{}",
+        engine.provider()
+    );
+}
+
+#[test]
+fn bad_input_is_sorted_by_who_can_act_on_it() {
+    let engine = engine();
+    let mut go_on = |_| Flow::Continue;
+    let mut not_a_picture = request(&engine, Mode::Fast, 3);
+    not_a_picture.content = Arc::new(b"definitely not a jpeg".to_vec());
+    assert!(matches!(
+        engine.run(&not_a_picture, &mut go_on),
+        Err(EngineError::BadImage(_))
+    ));
+    assert!(matches!(
+        engine.check_image(b"GIF89a"),
+        Err(EngineError::BadImage(_))
+    ));
+    let mut unknown = request(&engine, Mode::Fast, 3);
+    unknown.styles[0].source = StyleSource::Preset("no-such-painting".into());
+    assert!(matches!(
+        engine.run(&unknown, &mut go_on),
+        Err(EngineError::BadRequest(m)) if m.contains("no-such-painting")
+    ));
+    let mut none = request(&engine, Mode::Fast, 3);
+    none.styles.clear();
+    assert!(matches!(
+        engine.run(&none, &mut go_on),
+        Err(EngineError::BadRequest(_))
+    ));
+    assert!(matches!(
+        engine.use_model("../models"),
+        Err(EngineError::BadRequest(_))
+    ));
+}
+
+#[cfg(feature = "quality")]
+#[test]
+fn quality_mode_reports_progress_with_previews_and_stops_when_asked() {
+    let engine = engine();
+    let mut fractions = Vec::new();
+    let mut previews = 0;
+    let output = engine
+        .run(&request(&engine, Mode::Quality, 3), &mut |p| {
+            fractions.push(p.fraction);
+            previews += usize::from(p.preview.is_some());
+            Flow::Continue
+        })
+        .unwrap();
+    assert_eq!(output.picture.width.max(output.picture.height), 96);
+    assert!(!fractions.is_empty() && fractions.windows(2).all(|w| w[0] <= w[1]));
+    assert!(
+        fractions.iter().all(|f| (0.0..=1.0).contains(f)),
+        "{fractions:?}"
+    );
+    assert!(previews > 0, "previews are sent");
+    let stopped = engine.run(&request(&engine, Mode::Quality, 3), &mut |_| Flow::Stop);
+    assert!(matches!(stopped, Err(EngineError::Cancelled)));
+}
