@@ -111,18 +111,28 @@ impl Jobs {
         }
     }
 
-    /// Records that job `id`'s result was sent and keeps it for its buttons.
-    pub async fn delivered(&self, id: u64, finished: Finished) {
+    /// Keeps job `id`'s result for its buttons, before it is sent: a button pressed the moment
+    /// the picture arrives finds it.
+    pub async fn keep_result(&self, id: u64, finished: Finished) {
         match self {
             Jobs::Local { results, .. } => {
                 let size = finished.jpeg.len();
                 results.insert(id.to_string(), Arc::new(finished), size);
             }
             Jobs::Shared(redis) => {
-                if let Err(e) = redis.delivered(id, &finished).await {
-                    tracing::error!(job = id, "cannot record the delivery: {e:#}");
+                if let Err(e) = redis.keep_result(id, &finished).await {
+                    tracing::error!(job = id, "cannot keep the result: {e:#}");
                 }
             }
+        }
+    }
+
+    /// Records that job `id`'s result was sent (in Redis mode, so that no worker sends it again).
+    pub async fn delivered(&self, id: u64) {
+        if let Jobs::Shared(redis) = self
+            && let Err(e) = redis.delivered(id).await
+        {
+            tracing::error!(job = id, "cannot record the delivery: {e:#}");
         }
     }
 

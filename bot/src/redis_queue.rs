@@ -296,16 +296,16 @@ impl RedisQueue {
         Ok(granted == 1)
     }
 
-    /// Records that job `id`'s result was sent, and keeps it for the buttons under it.
-    pub async fn delivered(&self, id: u64, finished: &Finished) -> anyhow::Result<()> {
+    /// Keeps job `id`'s result (with a TTL) for its buttons; done before it is sent, so a button
+    /// pressed the moment the picture arrives finds it.
+    pub async fn keep_result(&self, id: u64, finished: &Finished) -> anyhow::Result<()> {
         let mut c = self.conn().await?;
         let meta = StoredResult {
             user: finished.user,
             lang: finished.lang,
             draft: finished.draft.clone(),
         };
-        let _: ((), (), ()) = redis::pipe()
-            .set_ex(key(format!("delivered:{id}")), "sent", KEEP.as_secs())
+        let _: ((), ()) = redis::pipe()
             .set_ex(
                 key(format!("result:{id}")),
                 serde_json::to_string(&meta)?,
@@ -317,6 +317,15 @@ impl RedisQueue {
                 RESULT_KEEP.as_secs(),
             )
             .query_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that job `id`'s result was sent: no other worker sends it again.
+    pub async fn delivered(&self, id: u64) -> anyhow::Result<()> {
+        let mut c = self.conn().await?;
+        let _: () = c
+            .set_ex(key(format!("delivered:{id}")), "sent", KEEP.as_secs())
             .await?;
         Ok(())
     }

@@ -282,7 +282,18 @@ async fn deliver(
         return Err(Outcome::Duplicate);
     }
     let caption = ui::result_caption(app, &job.draft, lang, output.seconds);
-    let photo = InputFile::memory(output.picture.jpeg.clone()).file_name("stylegram.jpg");
+    app.jobs
+        .keep_result(
+            job.id,
+            Finished {
+                user: job.user,
+                lang,
+                draft: job.draft.clone(),
+                jpeg: output.picture.jpeg.clone(),
+            },
+        )
+        .await;
+    let photo = InputFile::memory(output.picture.jpeg).file_name("stylegram.jpg");
     let sent = bot
         .send_photo(chat, photo)
         .caption(caption)
@@ -292,19 +303,9 @@ async fn deliver(
         tracing::error!(job = job.id, "cannot send the result: {e}");
         return Err(Outcome::Failed);
     }
+    app.jobs.delivered(job.id).await;
     if let Some(status) = ticket.status_message() {
         let _ = bot.delete_message(chat, MessageId(status)).await;
     }
-    app.jobs
-        .delivered(
-            job.id,
-            Finished {
-                user: job.user,
-                lang,
-                draft: job.draft.clone(),
-                jpeg: output.picture.jpeg,
-            },
-        )
-        .await;
     Ok(output.seconds)
 }

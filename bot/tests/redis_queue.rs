@@ -143,7 +143,8 @@ async fn a_dead_workers_job_is_retried_and_delivered_once() {
         draft: retried.draft.clone(),
         jpeg: vec![1, 2, 3],
     };
-    survivor.delivered(id, &finished).await.unwrap();
+    survivor.keep_result(id, &finished).await.unwrap();
+    survivor.delivered(id).await.unwrap();
     assert!(
         !dying.claim_delivery(id).await.unwrap(),
         "never twice once sent"

@@ -1,0 +1,249 @@
+//! The conversation through the engine seam: the bot library in this process, a fake [`Engine`]
+//! that records what it is asked, and the fake Bot API. No ONNX Runtime, no libtorch: these tests
+//! are about the conversation, and say exactly what the bot handed the engine.
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::Parser;
+use fake_bot_api::{Event, EventKind, FakeBotApi, FakeUser};
+use stylegram_bot::Config;
+use stylegram_engine::{
+    Engine, EngineError, Flow, Mode, ModelStatus, Output, Picture, PresetInfo, Progress, Request,
+    Strength, StyleSource,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A `w`×`h` JPEG of one colour.
+fn jpeg(w: u32, h: u32, shade: u8) -> Vec<u8> {
+    let image = image::RgbImage::from_pixel(w, h, image::Rgb([shade, 90, 200 - shade / 2]));
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new(&mut out)
+        .encode_image(&image)
+        .unwrap();
+    out
+}
+
+/// An engine that paints flat pictures and remembers every request.
+#[derive(Default)]
+struct FakeEngine {
+    requests: Mutex<Vec<Request>>,
+    checked: Mutex<Vec<Vec<u8>>>,
+    /// The next `run` fails like this, once.
+    fail_next: Mutex<Option<EngineError>>,
+}
+
+impl Engine for FakeEngine {
+    fn presets(&self) -> Vec<PresetInfo> {
+        ["first", "second"]
+            .iter()
+            .map(|id| PresetInfo {
+                id: (*id).into(),
+                title_en: format!("The {id} painting"),
+                title_ru: format!("Картина {id}"),
+                artist: "Nobody".into(),
+                year: 1900,
+            })
+            .collect()
+    }
+
+    fn gallery(&self, ids: &[String]) -> Result<Picture, EngineError> {
+        Ok(Picture {
+            jpeg: jpeg(64 * ids.len() as u32, 64, 10),
+            width: 64 * ids.len() as u32,
+            height: 64,
+        })
+    }
+
+    fn check_image(&self, bytes: &[u8]) -> Result<(u32, u32), EngineError> {
+        self.checked.lock().unwrap().push(bytes.to_vec());
+        let image = image::load_from_memory(bytes)
+            .map_err(|e| EngineError::BadImage(format!("cannot decode: {e}")))?;
+        Ok((image.width(), image.height()))
+    }
+
+    fn run(
+        &self,
+        request: &Request,
+        progress: &mut dyn FnMut(Progress) -> Flow,
+    ) -> Result<Output, EngineError> {
+        self.requests.lock().unwrap().push(request.clone());
+        if let Some(e) = self.fail_next.lock().unwrap().take() {
+            return Err(e);
+        }
+        if request.mode == Mode::Quality {
+            for step in 1..=4 {
+                let flow = progress(Progress {
+                    fraction: step as f32 / 4.0,
+                    eta: Duration::from_millis(10 * (4 - step)),
+                    preview: None,
+                });
+                if flow == Flow::Stop {
+                    return Err(EngineError::Cancelled);
+                }
+            }
+        }
+        Ok(Output {
+            picture: Picture {
+                jpeg: jpeg(40, 30, 20 * request.strength.level()),
+                width: 40,
+                height: 30,
+            },
+            seconds: 0.01,
+        })
+    }
+
+    fn models(&self) -> Vec<ModelStatus> {
+        vec![ModelStatus {
+            name: "fake".into(),
+            version: Some("1".into()),
+            problem: None,
+            active: true,
+        }]
+    }
+
+    fn use_model(&self, name: &str) -> Result<(), EngineError> {
+        Err(EngineError::BadRequest(format!("no model '{name}'")))
+    }
+
+    fn reload(&self) -> Result<Vec<String>, EngineError> {
+        Ok(Vec::new())
+    }
+
+    fn provider(&self) -> String {
+        "fake".into()
+    }
+}
+
+/// The fake Bot API and the bot library serving it with `engine`.
+async fn start(engine: Arc<FakeEngine>) -> FakeBotApi {
+    let api = FakeBotApi::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let http = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
+    /// The bot's command line, as `stylegram-bot` parses it.
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+    let config = Cli::try_parse_from([
+        "stylegram-bot",
+        "--token",
+        "123:TEST",
+        "--api-url",
+        &api.url,
+        "--http-addr",
+        &http.to_string(),
+    ])
+    .unwrap()
+    .config;
+    let polls = api.state.calls("getupdates");
+    tokio::spawn(async move {
+        let engine: Arc<dyn Engine> = engine;
+        if let Err(e) = stylegram_bot::run(config, move |_| Ok(engine)).await {
+            panic!("the bot stopped: {e:#}");
+        }
+    });
+    let state = api.state.clone();
+    assert!(fake_bot_api::eventually(WAIT, move || state.calls("getupdates") > polls).await);
+    api
+}
+
+async fn expect(user: &mut FakeUser, kind: EventKind, needle: &str) -> Event {
+    user.wait(WAIT, |e| e.kind == kind && e.text.contains(needle))
+        .await
+        .unwrap_or_else(|| panic!("no {kind:?} with '{needle}': {:#?}", user.history()))
+}
+
+/// Sends `photo`, picks the first painting, and returns the options panel (whose first line,
+/// in the user's language, is `panel`).
+async fn to_options(user: &mut FakeUser, photo: Vec<u8>, panel: &str) -> Event {
+    user.photo(photo, 48, 32);
+    let gallery = expect(user, EventKind::Photo, "").await;
+    user.press(&gallery, "1. ");
+    expect(user, EventKind::Text, panel).await
+}
+
+const PANEL_EN: &str = "Settings for this picture";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_engine_gets_the_photo_the_user_sent_and_the_chosen_options() {
+    let engine = Arc::new(FakeEngine::default());
+    let api = start(engine.clone()).await;
+    let mut user = api.user(7001, "en");
+    let photo = jpeg(48, 32, 200);
+    let options = to_options(&mut user, photo.clone(), PANEL_EN).await;
+    user.press(&options, "Go");
+    let result = expect(&mut user, EventKind::Photo, "⚡").await;
+    assert!(result.text.contains("4/5"), "{}", result.text);
+    {
+        let requests = engine.requests.lock().unwrap();
+        let [request] = requests.as_slice() else {
+            panic!("one job: {requests:?}");
+        };
+        assert_eq!(
+            request.content.as_slice(),
+            photo.as_slice(),
+            "the bytes the user sent"
+        );
+        assert_eq!(request.mode, Mode::Fast);
+        assert_eq!(request.strength, Strength::DEFAULT);
+        assert!(!request.preserve_colors);
+        assert_eq!(request.styles.len(), 1);
+        assert_eq!(
+            request.styles[0].source,
+            StyleSource::Preset("first".into())
+        );
+    }
+    assert_eq!(engine.checked.lock().unwrap().as_slice(), [photo.clone()]);
+
+    // "Stronger" asks for the next level, in the same mode, with the same photo.
+    user.press(&result, "Stronger");
+    expect(&mut user, EventKind::Photo, "5/5").await;
+    let requests = engine.requests.lock().unwrap();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].strength, Strength::MAX);
+    assert_eq!(requests[1].content, requests[0].content);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quality_mode_and_engine_answers_reach_the_user_in_their_words() {
+    let engine = Arc::new(FakeEngine::default());
+    let api = start(engine.clone()).await;
+    let mut user = api.user(7002, "en");
+
+    // A file that is not a picture: refused, and the engine is never asked to paint it.
+    user.photo(b"not a picture at all".to_vec(), 10, 10);
+    expect(
+        &mut user,
+        EventKind::Text,
+        "can't read this file as a picture",
+    )
+    .await;
+    assert!(engine.requests.lock().unwrap().is_empty());
+
+    // Quality mode with the weakest strength: the engine is asked for exactly that.
+    let options = to_options(&mut user, jpeg(48, 32, 100), PANEL_EN).await;
+    user.press(&options, "Quality");
+    let options = expect(&mut user, EventKind::Edit, "🎨 Quality").await;
+    user.press(&options, "1");
+    let options = expect(&mut user, EventKind::Edit, "1/5").await;
+    user.press(&options, "Go");
+    expect(&mut user, EventKind::Photo, "🎨").await;
+    {
+        let requests = engine.requests.lock().unwrap();
+        let last = requests.last().unwrap();
+        assert_eq!((last.mode, last.strength), (Mode::Quality, Strength::MIN));
+    }
+
+    // The engine fails: the user is told once, in their language.
+    *engine.fail_next.lock().unwrap() = Some(EngineError::Failed("out of memory".into()));
+    let mut russian = api.user(7003, "ru");
+    let options = to_options(&mut russian, jpeg(48, 32, 30), "Параметры").await;
+    russian.press(&options, "Поехали");
+    expect(&mut russian, EventKind::Text, "что-то пошло не так").await;
+}
