@@ -9,9 +9,9 @@ use teloxide::types::{FileId, User};
 
 use crate::config::Config;
 use crate::i18n::{Lang, Msg};
-use crate::jobs::Jobs;
-use crate::ops::Stats;
-use crate::session::SettingsStore;
+use crate::jobs::JobStore;
+use crate::settings::SettingsStore;
+use crate::stats::Stats;
 use crate::store::Bounded;
 
 /// Bytes of downloaded files kept in memory.
@@ -24,7 +24,7 @@ pub struct App {
     /// The preset paintings, in gallery order.
     pub presets: Vec<PresetInfo>,
     /// The job queue and the finished results.
-    pub jobs: Jobs,
+    pub jobs: Arc<dyn JobStore>,
     /// Job statistics.
     pub stats: Stats,
     /// Per-user defaults.
@@ -68,7 +68,7 @@ impl App {
     /// A context around `engine`, with jobs and settings where `jobs` and `settings` keep them.
     pub fn new(
         engine: Arc<dyn Engine>,
-        jobs: Jobs,
+        jobs: Arc<dyn JobStore>,
         settings: SettingsStore,
         config: Config,
     ) -> Self {

@@ -11,7 +11,6 @@ use teloxide::utils::command::BotCommands;
 
 use crate::app::{App, FileProblem};
 use crate::i18n::{Lang, Msg, text};
-use crate::jobs::Jobs;
 use crate::queue::{Admission, Cancelled, Job};
 use crate::session::{Draft, State, StyleChoice};
 use crate::ui::{self, Action, FollowUp, SettingChange};
@@ -125,23 +124,19 @@ async fn command(
             let name = name.trim().to_owned();
             let wanted = name.clone();
             match tokio::task::spawn_blocking(move || engine.use_model(&wanted)).await? {
-                Ok(()) => match &app.jobs {
-                    Jobs::Local { .. } => format!("Now serving {name}."),
-                    Jobs::Shared(redis) => match redis.order_model(&name).await {
-                        Ok(()) => {
-                            format!("Now serving {name}; workers switch before their next job.")
-                        }
-                        Err(e) => format!("Checked {name}, but the workers were not told: {e:#}"),
-                    },
+                Ok(()) => match app.jobs.order_model(&name).await {
+                    Ok(false) => format!("Now serving {name}."),
+                    Ok(true) => {
+                        format!("Now serving {name}; workers switch before their next job.")
+                    }
+                    Err(e) => format!("Checked {name}, but the workers were not told: {e:#}"),
                 },
                 Err(e) => format!("Kept {}: {e}", active_model(&app)),
             }
         }
         Command::Reload => {
             let engine = app.engine.clone();
-            if let Jobs::Shared(redis) = &app.jobs
-                && let Err(e) = redis.order_reload().await
-            {
+            if let Err(e) = app.jobs.order_reload().await {
                 tracing::error!("cannot ask the workers to reload: {e:#}");
             }
             match tokio::task::spawn_blocking(move || engine.reload()).await? {

@@ -1,146 +1,205 @@
-//! Where jobs go: the in-process queue (the default) or Redis (scale-out), behind one interface
-//! for the handlers and the workers.
+//! Where jobs and finished results live: the [`JobStore`] trait, with the in-process [`LocalJobs`]
+//! (the default) and Redis ([`RedisQueue`], scale-out with `stylegram-bot worker` processes)
+//! behind it. Handlers, workers and operator commands see only the trait; `lib.rs`, which builds
+//! the store, is the one place that knows which it is.
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use stylegram_engine::Mode;
 
 use crate::queue::{Admission, Cancelled, Job, Queue, Ticket};
-use crate::redis_queue::RedisQueue;
+use crate::redis_queue::{RedisQueue, WorkerInfo};
 use crate::store::{Bounded, Finished};
 
 /// Bytes of finished results kept in memory for their buttons.
 const RESULT_CACHE_BYTES: usize = 256 << 20;
 
 /// The job queue and the finished results.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one per process, never moved around"
-)]
-pub enum Jobs {
-    /// In this process: painted by this process's workers, results kept in memory.
-    Local {
-        /// The lanes.
-        queue: Queue,
-        /// Finished results by job id.
-        results: Bounded<Finished>,
-    },
-    /// In Redis: painted by `stylegram-bot worker` processes.
-    Shared(Arc<RedisQueue>),
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Adds a job to its lane, unless the user is busy or over the hourly limit.
+    async fn submit(&self, job: Job) -> anyhow::Result<Admission>;
+    /// Cancels the user's job: removed if waiting, told to stop if running.
+    async fn cancel(&self, user: u64) -> anyhow::Result<Cancelled>;
+    /// Jobs waiting and running, per mode.
+    async fn depths(&self) -> anyhow::Result<[(Mode, usize, usize); 2]>;
+    /// How many jobs of `mode` are painted at once, given this process's `workers` for it.
+    async fn capacity(&self, mode: Mode, workers: usize) -> anyhow::Result<usize>;
+    /// Waiting jobs of `mode` with their positions (0 = next).
+    async fn waiting(&self, mode: Mode) -> anyhow::Result<Vec<(usize, Job)>>;
+    /// Frees the ticket's user to start another job (the engine is done with this one).
+    async fn release(&self, ticket: &Ticket);
+    /// Whether this process may send job `id`'s result (never twice).
+    async fn claim_delivery(&self, id: u64) -> bool;
+    /// Keeps job `id`'s result for its buttons, before it is sent: a button pressed the moment the
+    /// picture arrives finds it.
+    async fn keep_result(&self, id: u64, finished: Finished);
+    /// Records that job `id`'s result was sent.
+    async fn delivered(&self, id: u64);
+    /// A finished result, while it is kept.
+    async fn result(&self, id: u64) -> anyhow::Result<Option<Arc<Finished>>>;
+    /// Remembers job `id`'s preview message for whoever delivers its result. By default nothing:
+    /// one process sees the whole job.
+    async fn set_preview(&self, _id: u64, _message: i32) {}
+    /// Tells the processes that paint to serve model `name`; `Ok(true)` when other processes were
+    /// told, `Ok(false)` when this process is the only one that paints.
+    async fn order_model(&self, _name: &str) -> anyhow::Result<bool> {
+        Ok(false)
+    }
+    /// Tells the processes that paint to rescan their models folder, as [`JobStore::order_model`].
+    async fn order_reload(&self) -> anyhow::Result<bool> {
+        Ok(false)
+    }
+    /// The worker processes that paint, or `None` when this process paints its jobs itself.
+    async fn workers(&self) -> Option<Vec<WorkerInfo>> {
+        None
+    }
 }
 
-impl Jobs {
+/// Jobs painted by this process's own workers; results kept in memory.
+pub struct LocalJobs {
+    queue: Queue,
+    results: Bounded<Finished>,
+}
+
+impl LocalJobs {
     /// An in-process queue allowing each user `per_hour` jobs an hour.
-    pub fn local(per_hour: usize) -> Self {
-        Jobs::Local {
+    pub fn new(per_hour: usize) -> Self {
+        LocalJobs {
             queue: Queue::new(per_hour),
             results: Bounded::new(RESULT_CACHE_BYTES),
         }
     }
 
-    /// Adds a job to its lane, unless the user is busy or over the hourly limit.
-    pub async fn submit(&self, job: Job) -> anyhow::Result<Admission> {
-        match self {
-            Jobs::Local { queue, .. } => Ok(queue.submit(job)),
-            Jobs::Shared(redis) => redis.submit(job).await,
+    /// The lanes, for this process's workers.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+}
+
+#[async_trait]
+impl JobStore for LocalJobs {
+    async fn submit(&self, job: Job) -> anyhow::Result<Admission> {
+        Ok(self.queue.submit(job))
+    }
+
+    async fn cancel(&self, user: u64) -> anyhow::Result<Cancelled> {
+        Ok(self.queue.cancel(user))
+    }
+
+    async fn depths(&self) -> anyhow::Result<[(Mode, usize, usize); 2]> {
+        Ok(self.queue.depths())
+    }
+
+    async fn capacity(&self, _mode: Mode, workers: usize) -> anyhow::Result<usize> {
+        Ok(workers)
+    }
+
+    async fn waiting(&self, mode: Mode) -> anyhow::Result<Vec<(usize, Job)>> {
+        Ok(self.queue.waiting(mode))
+    }
+
+    async fn release(&self, ticket: &Ticket) {
+        self.queue.finish(ticket);
+    }
+
+    async fn claim_delivery(&self, _id: u64) -> bool {
+        true
+    }
+
+    async fn keep_result(&self, id: u64, finished: Finished) {
+        let size = finished.jpeg.len();
+        self.results
+            .insert(id.to_string(), Arc::new(finished), size);
+    }
+
+    async fn delivered(&self, _id: u64) {}
+
+    async fn result(&self, id: u64) -> anyhow::Result<Option<Arc<Finished>>> {
+        Ok(self.results.get(&id.to_string()))
+    }
+}
+
+/// Jobs in Redis, painted by `stylegram-bot worker` processes. When Redis cannot say whether a
+/// result was sent, it is sent: a duplicate is better than a loss.
+#[async_trait]
+impl JobStore for RedisQueue {
+    async fn submit(&self, job: Job) -> anyhow::Result<Admission> {
+        RedisQueue::submit(self, job).await
+    }
+
+    async fn cancel(&self, user: u64) -> anyhow::Result<Cancelled> {
+        RedisQueue::cancel(self, user).await
+    }
+
+    async fn depths(&self) -> anyhow::Result<[(Mode, usize, usize); 2]> {
+        RedisQueue::depths(self).await
+    }
+
+    async fn capacity(&self, mode: Mode, _workers: usize) -> anyhow::Result<usize> {
+        Ok(RedisQueue::workers(self)
+            .await?
+            .iter()
+            .map(|w| match mode {
+                Mode::Fast => w.fast,
+                Mode::Quality => w.quality,
+            })
+            .sum())
+    }
+
+    async fn waiting(&self, mode: Mode) -> anyhow::Result<Vec<(usize, Job)>> {
+        RedisQueue::waiting(self, mode).await
+    }
+
+    async fn release(&self, ticket: &Ticket) {
+        if let Err(e) = RedisQueue::release(self, ticket.job.user, ticket.job.id).await {
+            tracing::error!(job = ticket.job.id, "cannot free the user's slot: {e:#}");
         }
     }
 
-    /// Cancels the user's job: removed if waiting, told to stop if running.
-    pub async fn cancel(&self, user: u64) -> anyhow::Result<Cancelled> {
-        match self {
-            Jobs::Local { queue, .. } => Ok(queue.cancel(user)),
-            Jobs::Shared(redis) => redis.cancel(user).await,
-        }
-    }
-
-    /// Jobs waiting and running, per mode.
-    pub async fn depths(&self) -> anyhow::Result<[(Mode, usize, usize); 2]> {
-        match self {
-            Jobs::Local { queue, .. } => Ok(queue.depths()),
-            Jobs::Shared(redis) => redis.depths().await,
-        }
-    }
-
-    /// How many jobs of `mode` are painted at once: this process's `workers`, or in Redis mode
-    /// the sum over the live worker processes.
-    pub async fn capacity(&self, mode: Mode, workers: usize) -> anyhow::Result<usize> {
-        match self {
-            Jobs::Local { .. } => Ok(workers),
-            Jobs::Shared(redis) => Ok(redis
-                .workers()
-                .await?
-                .iter()
-                .map(|w| match mode {
-                    Mode::Fast => w.fast,
-                    Mode::Quality => w.quality,
-                })
-                .sum()),
-        }
-    }
-
-    /// Waiting jobs of `mode` with their positions (0 = next).
-    pub async fn waiting(&self, mode: Mode) -> anyhow::Result<Vec<(usize, Job)>> {
-        match self {
-            Jobs::Local { queue, .. } => Ok(queue.waiting(mode)),
-            Jobs::Shared(redis) => redis.waiting(mode).await,
-        }
-    }
-
-    /// Frees the ticket's user to start another job (the engine is done with this one).
-    pub async fn release(&self, ticket: &Ticket) {
-        match self {
-            Jobs::Local { queue, .. } => queue.finish(ticket),
-            Jobs::Shared(redis) => {
-                if let Err(e) = redis.release(ticket.job.user, ticket.job.id).await {
-                    tracing::error!(job = ticket.job.id, "cannot free the user's slot: {e:#}");
-                }
-            }
-        }
-    }
-
-    /// Whether this process may send job `id`'s result: always in-process; in Redis mode unless
-    /// another worker sent it or is sending it. When Redis cannot say, the result is sent: a
-    /// duplicate is better than a loss.
-    pub async fn claim_delivery(&self, id: u64) -> bool {
-        match self {
-            Jobs::Local { .. } => true,
-            Jobs::Shared(redis) => redis.claim_delivery(id).await.unwrap_or_else(|e| {
+    async fn claim_delivery(&self, id: u64) -> bool {
+        RedisQueue::claim_delivery(self, id)
+            .await
+            .unwrap_or_else(|e| {
                 tracing::error!(job = id, "cannot claim the delivery: {e:#}");
                 true
-            }),
+            })
+    }
+
+    async fn keep_result(&self, id: u64, finished: Finished) {
+        if let Err(e) = RedisQueue::keep_result(self, id, &finished).await {
+            tracing::error!(job = id, "cannot keep the result: {e:#}");
         }
     }
 
-    /// Keeps job `id`'s result for its buttons, before it is sent: a button pressed the moment
-    /// the picture arrives finds it.
-    pub async fn keep_result(&self, id: u64, finished: Finished) {
-        match self {
-            Jobs::Local { results, .. } => {
-                let size = finished.jpeg.len();
-                results.insert(id.to_string(), Arc::new(finished), size);
-            }
-            Jobs::Shared(redis) => {
-                if let Err(e) = redis.keep_result(id, &finished).await {
-                    tracing::error!(job = id, "cannot keep the result: {e:#}");
-                }
-            }
-        }
-    }
-
-    /// Records that job `id`'s result was sent (in Redis mode, so that no worker sends it again).
-    pub async fn delivered(&self, id: u64) {
-        if let Jobs::Shared(redis) = self
-            && let Err(e) = redis.delivered(id).await
-        {
+    async fn delivered(&self, id: u64) {
+        if let Err(e) = RedisQueue::delivered(self, id).await {
             tracing::error!(job = id, "cannot record the delivery: {e:#}");
         }
     }
 
-    /// A finished result, while it is kept.
-    pub async fn result(&self, id: u64) -> anyhow::Result<Option<Arc<Finished>>> {
-        match self {
-            Jobs::Local { results, .. } => Ok(results.get(&id.to_string())),
-            Jobs::Shared(redis) => Ok(redis.result(id).await?.map(Arc::new)),
+    async fn result(&self, id: u64) -> anyhow::Result<Option<Arc<Finished>>> {
+        Ok(RedisQueue::result(self, id).await?.map(Arc::new))
+    }
+
+    async fn set_preview(&self, id: u64, message: i32) {
+        if let Err(e) = RedisQueue::set_preview(self, id, message).await {
+            tracing::warn!(job = id, "cannot record the preview: {e:#}");
         }
+    }
+
+    async fn order_model(&self, name: &str) -> anyhow::Result<bool> {
+        RedisQueue::order_model(self, name).await.map(|()| true)
+    }
+
+    async fn order_reload(&self) -> anyhow::Result<bool> {
+        RedisQueue::order_reload(self).await.map(|()| true)
+    }
+
+    async fn workers(&self) -> Option<Vec<WorkerInfo>> {
+        Some(RedisQueue::workers(self).await.unwrap_or_else(|e| {
+            tracing::warn!("cannot list the workers: {e:#}");
+            Vec::new()
+        }))
     }
 }

@@ -8,9 +8,12 @@ pub mod handlers;
 pub mod i18n;
 pub mod jobs;
 pub mod ops;
+pub mod outcome;
 pub mod queue;
 pub mod redis_queue;
 pub mod session;
+pub mod settings;
+pub mod stats;
 pub mod store;
 pub mod ui;
 pub mod worker;
@@ -28,9 +31,10 @@ use teloxide::prelude::*;
 use teloxide::update_listeners::webhooks;
 use teloxide::utils::command::BotCommands;
 
-use crate::jobs::Jobs;
+use crate::jobs::{JobStore, LocalJobs};
 use crate::redis_queue::RedisQueue;
-use crate::session::{SettingsStore, State};
+use crate::session::State;
+use crate::settings::SettingsStore;
 
 /// Connects to the Bot API (and Redis when configured), then starts the engines (`engine`), the
 /// workers and the health server, and serves updates (long polling, or the webhook when
@@ -40,31 +44,47 @@ pub async fn run(
     engine: impl FnOnce(&Config) -> anyhow::Result<Arc<dyn Engine>>,
 ) -> anyhow::Result<()> {
     let (bot, me) = connect_bot(&config).await?;
-    let (jobs, settings, storage) = match &config.redis_url {
-        None => (
-            Jobs::local(config.jobs_per_hour),
-            SettingsStore::default(),
-            InMemStorage::<State>::new().erase(),
-        ),
-        Some(_) => {
-            let redis = connect_redis(&config, format!("bot-{}", std::process::id())).await?;
-            let url = config.dialogue_redis_url().unwrap_or_default();
-            let storage = RedisStorage::open(&url, Json)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot keep dialogues in Redis at {url}: {e}"))?;
-            tracing::info!("scaled out: dialogues, settings and jobs in Redis");
-            (
-                Jobs::Shared(redis.clone()),
-                SettingsStore::in_redis(redis),
-                storage.erase(),
-            )
-        }
-    };
+    // The one place that knows which job store it built: the in-process one gets this
+    // process's painters, the Redis one a reader of the worker processes' statistics.
+    let (jobs, local, redis, settings, storage): (Arc<dyn JobStore>, _, _, _, _) =
+        match &config.redis_url {
+            None => {
+                let local = Arc::new(LocalJobs::new(config.jobs_per_hour));
+                (
+                    local.clone(),
+                    Some(local),
+                    None,
+                    SettingsStore::default(),
+                    InMemStorage::<State>::new().erase(),
+                )
+            }
+            Some(_) => {
+                let redis = connect_redis(&config, format!("bot-{}", std::process::id())).await?;
+                let url = config.dialogue_redis_url().unwrap_or_default();
+                let storage = RedisStorage::open(&url, Json)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot keep dialogues in Redis at {url}: {e}"))?;
+                tracing::info!("scaled out: dialogues, settings and jobs in Redis");
+                (
+                    redis.clone(),
+                    None,
+                    Some(redis.clone()),
+                    SettingsStore::in_redis(redis),
+                    storage.erase(),
+                )
+            }
+        };
     let storage: Arc<ErasedStorage<State>> = storage;
     let engine = engine(&config)?;
     let app = Arc::new(app::App::new(engine, jobs, settings, config.clone()));
     serve_ops(&app).await?;
-    worker::spawn(app.clone(), bot.clone());
+    if let Some(local) = &local {
+        worker::spawn_painters(&app, &bot, local);
+    }
+    if let Some(redis) = redis {
+        tokio::spawn(worker::read_events(app.clone(), redis));
+    }
+    worker::spawn_position_updates(&app, &bot);
     if let Err(e) = bot.set_my_commands(handlers::Command::bot_commands()).await {
         tracing::warn!("cannot set the command list: {e}");
     }
@@ -148,7 +168,7 @@ pub async fn run_worker(
     let engine = engine(&config)?;
     let app = Arc::new(app::App::new(
         engine,
-        Jobs::Shared(redis.clone()),
+        redis.clone(),
         SettingsStore::default(),
         config.clone(),
     ));

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use stylegram_engine::Mode;
 
 use crate::i18n::Lang;
-use crate::ops::{Outcome, mode_name};
+use crate::outcome::{Outcome, mode_name};
 use crate::queue::{Admission, Cancelled, Job, Ticket, unix_ms};
 use crate::session::{Draft, Settings};
 use crate::store::Finished;

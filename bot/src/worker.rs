@@ -11,43 +11,40 @@ use teloxide::types::{InputFile, InputMedia, InputMediaPhoto, MessageId};
 
 use crate::app::{App, FileProblem};
 use crate::i18n::{Msg, text};
-use crate::jobs::Jobs;
-use crate::ops::Outcome;
+use crate::jobs::LocalJobs;
+use crate::outcome::Outcome;
 use crate::queue::Ticket;
 use crate::redis_queue::{JobEvent, RedisQueue};
 use crate::session::StyleChoice;
 use crate::store::Finished;
 use crate::ui;
 
-/// Starts the bot process's background work: with the in-process queue, `app.config`'s worker
-/// pools; always, the position updaters; in Redis mode, the reader of the workers' statistics.
-pub fn spawn(app: Arc<App>, bot: Bot) {
+/// Starts this process's painters over the in-process queue: `app.config`'s worker pools.
+pub fn spawn_painters(app: &Arc<App>, bot: &Bot, jobs: &Arc<LocalJobs>) {
     for (mode, count) in [
         (Mode::Fast, app.config.fast_workers),
         (Mode::Quality, app.config.quality_workers),
     ] {
-        if let Jobs::Local { .. } = app.jobs {
-            for _ in 0..count {
-                tokio::spawn(work(app.clone(), bot.clone(), mode));
-            }
+        for _ in 0..count {
+            tokio::spawn(work(app.clone(), bot.clone(), jobs.clone(), mode));
         }
-        tokio::spawn(update_positions(app.clone(), bot.clone(), mode));
-    }
-    if let Jobs::Shared(redis) = &app.jobs {
-        tokio::spawn(read_events(app.clone(), redis.clone()));
     }
 }
 
-async fn work(app: Arc<App>, bot: Bot, mode: Mode) {
-    let Jobs::Local { queue, .. } = &app.jobs else {
-        return;
-    };
+/// Starts the updaters that tell waiting users their place in line.
+pub fn spawn_position_updates(app: &Arc<App>, bot: &Bot) {
+    for mode in [Mode::Fast, Mode::Quality] {
+        tokio::spawn(update_positions(app.clone(), bot.clone(), mode));
+    }
+}
+
+async fn work(app: Arc<App>, bot: Bot, jobs: Arc<LocalJobs>, mode: Mode) {
     loop {
-        let ticket = queue.next(mode).await;
+        let ticket = jobs.queue().next(mode).await;
         let event = run_and_measure(&app, &bot, &ticket).await;
         app.stats
             .record(mode, event.outcome, event.latency, event.overhead);
-        queue.finish(&ticket);
+        jobs.queue().finish(&ticket);
     }
 }
 
@@ -67,7 +64,7 @@ pub async fn run_and_measure(app: &Arc<App>, bot: &Bot, ticket: &Arc<Ticket>) ->
 }
 
 /// Records the jobs the worker processes finished in this process's statistics.
-async fn read_events(app: Arc<App>, redis: Arc<RedisQueue>) {
+pub async fn read_events(app: Arc<App>, redis: Arc<RedisQueue>) {
     loop {
         match redis.next_event().await {
             Ok(Some(e)) => app.stats.record(e.mode, e.outcome, e.latency, e.overhead),
@@ -251,11 +248,7 @@ async fn report_progress(
                 None => {
                     if let Ok(m) = bot.send_photo(chat, file).caption(caption).await {
                         preview_message = Some(m.id);
-                        if let Jobs::Shared(redis) = &app.jobs
-                            && let Err(e) = redis.set_preview(ticket.job.id, m.id.0).await
-                        {
-                            tracing::warn!(job = ticket.job.id, "cannot record the preview: {e:#}");
-                        }
+                        app.jobs.set_preview(ticket.job.id, m.id.0).await;
                     }
                 }
                 Some(id) => {

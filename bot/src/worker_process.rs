@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 
 use crate::app::App;
 use crate::i18n::{Msg, text};
-use crate::ops::Outcome;
+use crate::outcome::Outcome;
 use crate::queue::Ticket;
 use crate::redis_queue::{JobEvent, MAX_ATTEMPTS, ModelOrders, RedisQueue, WorkerInfo};
 use crate::worker::run_and_measure;

@@ -32,8 +32,12 @@ impl RedisServer {
             .spawn()
             .expect("redis-server is installed (make test installs it)");
         let server = RedisServer { child, port };
+        // Ready when it answers PING, not merely when its port accepts connections.
         let ready = crate::eventually(WAIT, move || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "ping"])
+                .output()
+                .is_ok_and(|o| o.stdout.starts_with(b"PONG"))
         })
         .await;
         assert!(ready, "redis-server never answered");
