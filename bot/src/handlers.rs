@@ -61,9 +61,19 @@ pub fn tree() -> UpdateHandler<anyhow::Error> {
         .enter_dialogue::<Message, ErasedStorage<State>, State>()
         .branch(teloxide::filter_command::<Command, _>().endpoint(command))
         .branch(dptree::endpoint(message));
+    // Button presses, routed per dialogue state as in teloxide's dialogue examples: the actions
+    // that mean the same in every state first, then one branch per state, then "out of date".
     let callbacks = Update::filter_callback_query()
         .enter_dialogue::<CallbackQuery, ErasedStorage<State>, State>()
-        .endpoint(callback);
+        .map_async(Press::read)
+        .branch(dptree::filter(|p: Press| p.action.any_state()).endpoint(in_any_state))
+        .branch(dptree::case![State::ChoosingStyle { draft }].endpoint(choosing_style))
+        .branch(
+            dptree::case![State::AwaitingStylePicture { draft }].endpoint(awaiting_style_picture),
+        )
+        .branch(dptree::case![State::ChoosingMix { draft }].endpoint(choosing_mix))
+        .branch(dptree::case![State::Options { draft }].endpoint(options))
+        .endpoint(out_of_date);
     dptree::entry().branch(messages).branch(callbacks)
 }
 
@@ -423,90 +433,64 @@ async fn submit(
     Ok(Some(refusal))
 }
 
-async fn callback(
-    bot: Bot,
-    q: CallbackQuery,
-    dialogue: Dlg,
-    state: State,
-    app: Arc<App>,
-) -> HandlerResult {
-    let user = q.from.id.0;
-    let lang = app.lang(&q.from).await;
-    let chat = ChatId(user as i64);
-    let at = q.message.as_ref().map(|m| (m.chat().id, m.id()));
-    let action = Action::parse(q.data.as_deref().unwrap_or(""));
-    let mut answer: Option<Msg> = None;
-    match (action, state) {
-        (Action::Page(page), State::ChoosingStyle { .. } | State::ChoosingMix { .. }) => {
-            let page = page.min(ui::pages(&app) - 1);
-            if let Some((c, m)) = at {
-                let jpeg = gallery_picture(&app, page).await?;
-                let media = InputMedia::Photo(
-                    InputMediaPhoto::new(InputFile::memory(jpeg).file_name("styles.jpg"))
-                        .caption(text(lang, Msg::ChooseStyle)),
-                );
-                bot.edit_message_media(c, m, media)
-                    .reply_markup(ui::gallery_keyboard(&app, page, lang))
-                    .await?;
-            }
+/// A button press: who pressed what, where, in which language.
+#[derive(Clone)]
+struct Press {
+    query: CallbackQuery,
+    action: Action,
+    user: u64,
+    chat: ChatId,
+    lang: Lang,
+    /// The message that carries the button.
+    at: Option<(ChatId, MessageId)>,
+}
+
+impl Press {
+    async fn read(q: CallbackQuery, app: Arc<App>) -> Press {
+        Press {
+            action: Action::parse(q.data.as_deref().unwrap_or("")),
+            user: q.from.id.0,
+            chat: ChatId(q.from.id.0 as i64),
+            lang: app.lang(&q.from).await,
+            at: q.message.as_ref().map(|m| (m.chat().id, m.id())),
+            query: q,
         }
-        (
-            Action::Preset(id),
-            State::ChoosingStyle { mut draft } | State::AwaitingStylePicture { mut draft },
-        ) if app.presets.iter().any(|p| p.id == id) => {
-            draft.style = Some(StyleChoice::Preset(id));
-            show_options(&bot, &app, chat, lang, &dialogue, draft).await?;
+    }
+
+    /// Answers the press (Telegram stops the button's spinner), with `msg` shown if given.
+    async fn answer(&self, bot: &Bot, msg: Option<Msg>) -> HandlerResult {
+        let mut reply = bot.answer_callback_query(self.query.id.clone());
+        if let Some(msg) = msg {
+            reply = reply.text(text(self.lang, msg));
         }
-        (Action::Preset(id), State::ChoosingMix { mut draft })
-            if app.presets.iter().any(|p| p.id == id) =>
-        {
-            draft.mix = Some(StyleChoice::Preset(id));
-            show_options(&bot, &app, chat, lang, &dialogue, draft).await?;
-        }
-        (Action::OwnStyle, State::ChoosingStyle { draft }) => {
-            set(&dialogue, State::AwaitingStylePicture { draft }).await?;
-            bot.send_message(chat, text(lang, Msg::SendStylePicture))
-                .await?;
-        }
-        (Action::OwnStyle, State::ChoosingMix { .. } | State::AwaitingStylePicture { .. }) => {
-            bot.send_message(chat, text(lang, Msg::SendStylePicture))
-                .await?;
-        }
-        (Action::Mode(mode), State::Options { mut draft }) => {
-            draft.mode = mode;
-            change_options(&bot, &app, at, lang, &dialogue, draft).await?;
-        }
-        (Action::Strength(k), State::Options { mut draft }) => {
-            draft.strength = k;
-            change_options(&bot, &app, at, lang, &dialogue, draft).await?;
-        }
-        (Action::Colors, State::Options { mut draft }) => {
-            draft.preserve_colors = !draft.preserve_colors;
-            change_options(&bot, &app, at, lang, &dialogue, draft).await?;
-        }
-        (Action::Mix, State::Options { mut draft }) => {
-            if draft.mix.take().is_some() {
-                change_options(&bot, &app, at, lang, &dialogue, draft).await?;
-            } else {
-                set(&dialogue, State::ChoosingMix { draft }).await?;
-                send_gallery(&bot, &app, chat, lang, Msg::SendMixPicture).await?;
-            }
-        }
-        (Action::Go, State::Options { draft }) => {
-            if let Some((c, m)) = at {
-                let _ = bot.edit_message_reply_markup(c, m).await;
-            }
-            set(&dialogue, State::Idle).await?;
-            answer = submit(&bot, &app, user, lang, draft).await?;
-        }
-        (Action::Cancel, _) => {
+        reply.await?;
+        Ok(())
+    }
+}
+
+impl Action {
+    /// Whether the action means the same in every dialogue state.
+    fn any_state(&self) -> bool {
+        matches!(
+            self,
+            Action::Cancel | Action::Result(..) | Action::Setting(_)
+        )
+    }
+}
+
+/// Cancel, a result's follow-up buttons and /settings changes: the same in every state.
+async fn in_any_state(bot: Bot, press: Press, dialogue: Dlg, app: Arc<App>) -> HandlerResult {
+    let (user, lang) = (press.user, press.lang);
+    let answer = match press.action.clone() {
+        Action::Cancel => {
             set(&dialogue, State::Idle).await?;
             cancel(&bot, &app, user, lang).await;
+            None
         }
-        (Action::Result(id, follow), _) => {
-            answer = follow_up(&bot, &app, &dialogue, user, lang, id, follow).await?;
+        Action::Result(id, follow) => {
+            follow_up(&bot, &app, &dialogue, user, lang, id, follow).await?
         }
-        (Action::Setting(change), _) => {
+        Action::Setting(change) => {
             let settings = app
                 .settings
                 .update(user, |s| match change {
@@ -517,21 +501,164 @@ async fn callback(
                 })
                 .await;
             let lang = settings.lang.unwrap_or(lang);
-            if let Some((c, m)) = at {
+            if let Some((c, m)) = press.at {
                 let _ = bot
                     .edit_message_text(c, m, ui::settings_text(&settings, lang))
                     .reply_markup(ui::settings_keyboard(&settings, lang))
                     .await;
             }
-            answer = Some(Msg::Saved);
+            Some(Msg::Saved)
         }
-        _ => answer = Some(Msg::Expired),
+        _ => Some(Msg::Expired),
+    };
+    press.answer(&bot, answer).await
+}
+
+/// The gallery is shown: turn its pages, pick a painting, or ask to send one's own style.
+async fn choosing_style(
+    bot: Bot,
+    press: Press,
+    dialogue: Dlg,
+    app: Arc<App>,
+    mut draft: Draft,
+) -> HandlerResult {
+    let answer = match press.action.clone() {
+        Action::Page(page) => {
+            turn_gallery_page(&bot, &app, &press, page).await?;
+            None
+        }
+        Action::Preset(id) if app.presets.iter().any(|p| p.id == id) => {
+            draft.style = Some(StyleChoice::Preset(id));
+            show_options(&bot, &app, press.chat, press.lang, &dialogue, draft).await?;
+            None
+        }
+        Action::OwnStyle => {
+            set(&dialogue, State::AwaitingStylePicture { draft }).await?;
+            bot.send_message(press.chat, text(press.lang, Msg::SendStylePicture))
+                .await?;
+            None
+        }
+        _ => Some(Msg::Expired),
+    };
+    press.answer(&bot, answer).await
+}
+
+/// Waiting for the user's style picture: a painting from the gallery still counts.
+async fn awaiting_style_picture(
+    bot: Bot,
+    press: Press,
+    dialogue: Dlg,
+    app: Arc<App>,
+    mut draft: Draft,
+) -> HandlerResult {
+    let answer = match press.action.clone() {
+        Action::Preset(id) if app.presets.iter().any(|p| p.id == id) => {
+            draft.style = Some(StyleChoice::Preset(id));
+            show_options(&bot, &app, press.chat, press.lang, &dialogue, draft).await?;
+            None
+        }
+        Action::OwnStyle => {
+            bot.send_message(press.chat, text(press.lang, Msg::SendStylePicture))
+                .await?;
+            None
+        }
+        _ => Some(Msg::Expired),
+    };
+    press.answer(&bot, answer).await
+}
+
+/// The gallery is shown again to pick a second style to mix in.
+async fn choosing_mix(
+    bot: Bot,
+    press: Press,
+    dialogue: Dlg,
+    app: Arc<App>,
+    mut draft: Draft,
+) -> HandlerResult {
+    let answer = match press.action.clone() {
+        Action::Page(page) => {
+            turn_gallery_page(&bot, &app, &press, page).await?;
+            None
+        }
+        Action::Preset(id) if app.presets.iter().any(|p| p.id == id) => {
+            draft.mix = Some(StyleChoice::Preset(id));
+            show_options(&bot, &app, press.chat, press.lang, &dialogue, draft).await?;
+            None
+        }
+        Action::OwnStyle => {
+            bot.send_message(press.chat, text(press.lang, Msg::SendStylePicture))
+                .await?;
+            None
+        }
+        _ => Some(Msg::Expired),
+    };
+    press.answer(&bot, answer).await
+}
+
+/// The options panel: mode, strength, colours, a second style, and "Go".
+async fn options(
+    bot: Bot,
+    press: Press,
+    dialogue: Dlg,
+    app: Arc<App>,
+    mut draft: Draft,
+) -> HandlerResult {
+    let (at, lang) = (press.at, press.lang);
+    let answer = match press.action.clone() {
+        Action::Mode(mode) => {
+            draft.mode = mode;
+            change_options(&bot, &app, at, lang, &dialogue, draft).await?;
+            None
+        }
+        Action::Strength(k) => {
+            draft.strength = k;
+            change_options(&bot, &app, at, lang, &dialogue, draft).await?;
+            None
+        }
+        Action::Colors => {
+            draft.preserve_colors = !draft.preserve_colors;
+            change_options(&bot, &app, at, lang, &dialogue, draft).await?;
+            None
+        }
+        Action::Mix => {
+            if draft.mix.take().is_some() {
+                change_options(&bot, &app, at, lang, &dialogue, draft).await?;
+            } else {
+                set(&dialogue, State::ChoosingMix { draft }).await?;
+                send_gallery(&bot, &app, press.chat, lang, Msg::SendMixPicture).await?;
+            }
+            None
+        }
+        Action::Go => {
+            if let Some((c, m)) = at {
+                let _ = bot.edit_message_reply_markup(c, m).await;
+            }
+            set(&dialogue, State::Idle).await?;
+            submit(&bot, &app, press.user, lang, draft).await?
+        }
+        _ => Some(Msg::Expired),
+    };
+    press.answer(&bot, answer).await
+}
+
+/// A button that does not belong to the chat's state (an old message, or none in progress).
+async fn out_of_date(bot: Bot, press: Press) -> HandlerResult {
+    press.answer(&bot, Some(Msg::Expired)).await
+}
+
+/// Shows gallery page `page` in the message that carries the pressed button.
+async fn turn_gallery_page(bot: &Bot, app: &Arc<App>, press: &Press, page: usize) -> HandlerResult {
+    let page = page.min(ui::pages(app) - 1);
+    if let Some((c, m)) = press.at {
+        let jpeg = gallery_picture(app, page).await?;
+        let media = InputMedia::Photo(
+            InputMediaPhoto::new(InputFile::memory(jpeg).file_name("styles.jpg"))
+                .caption(text(press.lang, Msg::ChooseStyle)),
+        );
+        bot.edit_message_media(c, m, media)
+            .reply_markup(ui::gallery_keyboard(app, page, press.lang))
+            .await?;
     }
-    let mut reply = bot.answer_callback_query(q.id.clone());
-    if let Some(msg) = answer {
-        reply = reply.text(text(lang, msg));
-    }
-    reply.await?;
     Ok(())
 }
 
