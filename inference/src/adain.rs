@@ -169,9 +169,10 @@ impl AdainModel {
         to_array4(out["image"].try_extract_array::<f32>()?.to_owned(), "image")
     }
 
-    /// Repaints `content` with the style statistics; `alpha` in [0, 1] is the strength. The output
-    /// has the content's size (padding to a multiple of 8 is cropped away).
-    pub fn stylize(
+    /// The network alone: repaints `content` with the style statistics; `alpha` in [0, 1] is the
+    /// strength. The output has the content's size (padding to a multiple of 8 is cropped away).
+    /// [`crate::stylizer::Stylizer::stylize`] is the whole pipeline around it.
+    pub fn transfer(
         &self,
         content: &RgbImage,
         style: &StyleStats,

@@ -184,8 +184,8 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
                 let out = stylizer.stylize(&decoded, &[(&style, 1.0)], &opts)?;
                 Ok(images::encode(&out, Format::Jpeg)?)
             })?;
-            let network = bench::time_runs(args.runs, || model.stylize(&photo, &stats, 1.0))?;
-            pictures.push(model.stylize(&photo, &stats, 1.0)?);
+            let network = bench::time_runs(args.runs, || model.transfer(&photo, &stats, 1.0))?;
+            pictures.push(model.transfer(&photo, &stats, 1.0)?);
             rows.push(Row {
                 model: model.manifest().name.clone(),
                 size,

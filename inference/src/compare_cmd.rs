@@ -99,8 +99,8 @@ pub fn run(args: CompareArgs) -> Result<(), Failure> {
         let ours_stats = ours.style_stats(style)?;
         let reference_stats = reference.style_stats(style)?;
         for (photo_name, photo) in &photos {
-            let a = ours.stylize(photo, &ours_stats, 1.0)?;
-            let b = reference.stylize(photo, &reference_stats, 1.0)?;
+            let a = ours.transfer(photo, &ours_stats, 1.0)?;
+            let b = reference.transfer(photo, &reference_stats, 1.0)?;
             let p = images::psnr(&a, &b);
             values.push(p);
             let _ = writeln!(table, "| {photo_name} | {style_name} | {p:.2} |");

@@ -223,7 +223,7 @@ impl From<ImagingError> for Failure {
     }
 }
 
-fn stylize(args: StylizeArgs) -> Result<(), Failure> {
+fn stylize_command(args: StylizeArgs) -> Result<(), Failure> {
     let format = Format::from_path(&args.out).ok_or_else(|| {
         Failure::Usage(format!(
             "--out {}: the name must end in .jpg, .jpeg or .png",
@@ -356,7 +356,7 @@ fn main() -> ExitCode {
                 );
             })
             .map_err(|e| Failure::Other(e.to_string())),
-        Command::Stylize(args) => stylize(args),
+        Command::Stylize(args) => stylize_command(args),
         Command::Models(ModelsCommand::List { dir, active }) => {
             list_models(&dir, active.as_deref())
         }

@@ -149,7 +149,7 @@ impl Stylizer {
         let mixed = StyleStats::mix(&weighted)
             .ok_or_else(|| InferenceError::BadRequest("the style weights sum to 0".into()))?;
         let content = images::fit_max_side(content.clone(), options.max_side);
-        let out = self.model.stylize(&content, &mixed, options.alpha)?;
+        let out = self.model.transfer(&content, &mixed, options.alpha)?;
         Ok(if options.preserve_color {
             images::keep_chroma(&content, &out)
         } else {

@@ -92,17 +92,17 @@ fn the_int8_bundle_is_valid_runs_integer_convolutions_and_stays_close_to_float()
     let photo = load("../shared/data/test/content/koala.jpg");
     let style = load("../shared/data/test/style/vangog.jpg");
     let ours = quantised
-        .stylize(&photo, &quantised.style_stats(&style).unwrap(), 1.0)
+        .transfer(&photo, &quantised.style_stats(&style).unwrap(), 1.0)
         .unwrap();
     let theirs = reference
-        .stylize(&photo, &reference.style_stats(&style).unwrap(), 1.0)
+        .transfer(&photo, &reference.style_stats(&style).unwrap(), 1.0)
         .unwrap();
     let p = images::psnr(&ours, &theirs);
     assert!(p > 24.0, "int8 vs float PSNR {p:.1} dB");
     // A different, much worse picture (the float model with a weaker style) is further away: the
     // check above can fail.
     let weak = reference
-        .stylize(&photo, &reference.style_stats(&style).unwrap(), 0.5)
+        .transfer(&photo, &reference.style_stats(&style).unwrap(), 0.5)
         .unwrap();
     assert!(images::psnr(&weak, &theirs) < p);
 

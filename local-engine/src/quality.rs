@@ -91,7 +91,7 @@ impl QualityMode {
         let vgg = self.take_vgg()?;
         let mut last_preview: Option<Instant> = None;
         let mut cancelled = false;
-        let output = gatys::stylize(&vgg, content, &styles, &config, |p| {
+        let output = gatys::optimize(&vgg, content, &styles, &config, |p| {
             let due = last_preview.is_none_or(|t| t.elapsed() >= self.preview_interval);
             let preview = match (&p.preview, due) {
                 (Some(image), true) => {

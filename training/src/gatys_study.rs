@@ -171,7 +171,7 @@ pub fn run(
         }];
         for variant in variants {
             let mut trace = Vec::new();
-            let result = gatys::stylize(vgg, &pair.content, &styles, &variant.config, |p| {
+            let result = gatys::optimize(vgg, &pair.content, &styles, &variant.config, |p| {
                 trace.push((p.elapsed.as_secs_f64(), p.losses.total));
                 ControlFlow::Continue(())
             })?;

@@ -199,7 +199,7 @@ fn the_serving_pipeline_keeps_the_photo_size_and_matches_tch() {
         96,
     );
     let stats = model.style_stats(&style).unwrap();
-    let out = model.stylize(&photo, &stats, 1.0).unwrap();
+    let out = model.transfer(&photo, &stats, 1.0).unwrap();
     assert_eq!(
         out.dimensions(),
         (101, 75),
@@ -212,7 +212,8 @@ fn the_serving_pipeline_keeps_the_photo_size_and_matches_tch() {
         tch::Device::Cpu,
     );
     let style_t = tensors::from_image(&style, tch::Device::Cpu);
-    let reference = stylegram_training::train::stylize(&vgg, &decoder, &padded, &style_t).unwrap();
+    let reference =
+        stylegram_training::train::paint_batch(&vgg, &decoder, &padded, &style_t).unwrap();
     let reference = images::crop_to(&tensors::to_image(&reference), 101, 75);
     let worst = out
         .pixels()

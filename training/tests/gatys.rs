@@ -32,7 +32,7 @@ fn van_gogh() -> Vec<Style> {
 }
 
 fn run(config: &GatysConfig, styles: &[Style]) -> gatys::GatysOutput {
-    gatys::stylize(
+    gatys::optimize(
         &vgg(),
         &photo("test/content/koala.jpg"),
         styles,
@@ -45,7 +45,7 @@ fn run(config: &GatysConfig, styles: &[Style]) -> gatys::GatysOutput {
 #[test]
 fn lbfgs_lowers_the_loss_and_keeps_the_aspect_ratio() {
     let mut first = None;
-    let output = gatys::stylize(
+    let output = gatys::optimize(
         &vgg(),
         &photo("test/content/koala.jpg"),
         &van_gogh(),
@@ -88,7 +88,7 @@ fn noise_init_is_deterministic_with_a_seed_on_cpu() {
 
 #[test]
 fn cancel_and_time_budget_stop_early_with_an_image() {
-    let output = gatys::stylize(
+    let output = gatys::optimize(
         &vgg(),
         &photo("test/content/koala.jpg"),
         &van_gogh(),
@@ -126,7 +126,7 @@ fn progress_reports_previews_and_eta() {
         ..small(4)
     };
     let mut events = Vec::new();
-    gatys::stylize(
+    gatys::optimize(
         &vgg(),
         &photo("test/content/koala.jpg"),
         &van_gogh(),
@@ -238,7 +238,7 @@ fn non_finite_loss_returns_the_best_image_with_a_reason() {
 fn bad_configurations_are_refused_clearly() {
     let content = photo("test/content/koala.jpg");
     let err = |config: &GatysConfig, styles: &[Style]| {
-        gatys::stylize(&vgg(), &content, styles, config, |_| {
+        gatys::optimize(&vgg(), &content, styles, config, |_| {
             ControlFlow::Continue(())
         })
         .unwrap_err()
@@ -269,7 +269,7 @@ fn two_scales_split_the_iterations_and_end_at_full_size() {
         ..small(6)
     };
     let mut sizes = Vec::new();
-    let output = gatys::stylize(
+    let output = gatys::optimize(
         &vgg(),
         &photo("test/content/koala.jpg"),
         &van_gogh(),

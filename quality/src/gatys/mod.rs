@@ -119,7 +119,7 @@ pub struct Losses {
 
 /// What the progress callback receives after each iteration.
 #[derive(Debug, Clone)]
-pub struct Progress {
+pub struct Iteration {
     /// Iterations done, over all scales.
     pub iteration: usize,
     /// The iteration cap.
@@ -255,12 +255,12 @@ impl<'a> Objective<'a> {
 
 /// Stylizes `content` with `styles` using `vgg`, calling `progress` after every iteration; the
 /// callback returns [`ControlFlow::Break`] to cancel (the best image so far is returned).
-pub fn stylize(
+pub fn optimize(
     vgg: &Vgg,
     content: &RgbImage,
     styles: &[Style],
     config: &GatysConfig,
-    mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
+    mut progress: impl FnMut(&Iteration) -> ControlFlow<()>,
 ) -> Result<GatysOutput, QualityError> {
     validate(vgg, styles, config)?;
     let start = Instant::now();
@@ -388,7 +388,7 @@ pub fn stylize(
             }
             let preview = (config.preview_every > 0 && done.is_multiple_of(config.preview_every))
                 .then(|| finish_image(&content_t, &current, config.preserve_color));
-            let event = Progress {
+            let event = Iteration {
                 iteration: done,
                 iterations: config.iterations,
                 losses,

@@ -107,7 +107,7 @@ impl RunPaths {
 
 /// What a training session reports while it runs.
 #[derive(Debug, Clone, Copy)]
-pub struct Progress {
+pub struct TrainingProgress {
     /// Iterations completed.
     pub iteration: u64,
     /// Losses at the last logged iteration.
@@ -350,7 +350,7 @@ impl Trainer {
         &mut self,
         content: &ImageFolder,
         style: &ImageFolder,
-        progress: impl FnMut(&Progress),
+        progress: impl FnMut(&TrainingProgress),
     ) -> Result<Summary, TrainingError> {
         let result = self.train(content, style, progress);
         if let Some(tracker) = &mut self.tracker
@@ -365,7 +365,7 @@ impl Trainer {
         &mut self,
         content: &ImageFolder,
         style: &ImageFolder,
-        mut progress: impl FnMut(&Progress),
+        mut progress: impl FnMut(&TrainingProgress),
     ) -> Result<Summary, TrainingError> {
         let sampling = self.config.sampling;
         let flops = iteration_flops(&self.vgg, &sampling)?;
@@ -381,7 +381,7 @@ impl Trainer {
         );
         let start = Instant::now();
         let first = self.iteration;
-        let mut last = Progress {
+        let mut last = TrainingProgress {
             iteration: self.iteration,
             content: f64::NAN,
             style: f64::NAN,
@@ -405,7 +405,7 @@ impl Trainer {
                     )));
                 }
                 let seconds = start.elapsed().as_secs_f64();
-                last = Progress {
+                last = TrainingProgress {
                     iteration: self.iteration,
                     content: content_loss,
                     style: style_loss,
@@ -509,7 +509,7 @@ impl Trainer {
 
 /// Stylizes a batch of content images with one style each through `vgg` and `decoder` (`[N, 3, H, W]`
 /// in [0, 1]; H and W multiples of 8), alpha = 1, in f32 without gradients.
-pub fn stylize(
+pub fn paint_batch(
     vgg: &Vgg,
     decoder: &Decoder,
     content: &Tensor,

@@ -215,7 +215,7 @@ pub fn sample_sheet(
         for s in style {
             let styles =
                 tensors::from_image(s, device).expand([content.len() as i64, -1, -1, -1], false);
-            let out = super::stylize(vgg, decoder, &contents, &styles)?;
+            let out = super::paint_batch(vgg, decoder, &contents, &styles)?;
             for (i, row) in rows.iter_mut().skip(1).enumerate() {
                 row.push(tensors::to_image(&out.narrow(0, i as i64, 1)));
             }

@@ -145,7 +145,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         let mut row = Vec::new();
         for (si, style) in styles.iter().enumerate() {
             let t = Instant::now();
-            let output = model.stylize(content, &stats[si], 1.0)?;
+            let output = model.transfer(content, &stats[si], 1.0)?;
             let seconds = t.elapsed().as_secs_f64();
             let scores = eval::score(&vgg, &output, content, style)?;
             results.push(PairResult {
@@ -177,7 +177,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             image: styles[si].clone(),
             weight: 1.0,
         };
-        let out = gatys::stylize(&vgg, &contents[ci], &[style], &config, |_| {
+        let out = gatys::optimize(&vgg, &contents[ci], &[style], &config, |_| {
             ControlFlow::Continue(())
         })?;
         let scores = eval::score(&vgg, &out.image, &contents[ci], &styles[si])?;

@@ -355,7 +355,7 @@ fn run_gatys(args: GatysArgs) -> anyhow::Result<ExitCode> {
         )
         .expect("valid template"),
     );
-    let output = gatys::stylize(&vgg, &content, &styles, &config, |p| {
+    let output = gatys::optimize(&vgg, &content, &styles, &config, |p| {
         bar.set_position(p.iteration as u64);
         bar.set_message(format!(
             "{:.0}s  loss {:.3e} (content {:.2e}, style {:.2e}, tv {:.2e})",
