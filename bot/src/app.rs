@@ -2,7 +2,7 @@
 //! every handler and worker uses (language, file downloads).
 use std::sync::Arc;
 
-use stylegram_engine::{Engine, PresetInfo};
+use stylegram_engine::{Engine, PaintingInfo};
 use teloxide::net::Download;
 use teloxide::prelude::*;
 use teloxide::types::{FileId, User};
@@ -21,8 +21,8 @@ const FILE_CACHE_BYTES: usize = 256 << 20;
 pub struct App {
     /// The style-transfer engines.
     pub engine: Arc<dyn Engine>,
-    /// The preset paintings, in gallery order.
-    pub presets: Vec<PresetInfo>,
+    /// The gallery's paintings, in order.
+    pub paintings: Vec<PaintingInfo>,
     /// The job queue and the finished results.
     pub jobs: Arc<dyn JobStore>,
     /// Job statistics.
@@ -73,7 +73,7 @@ impl App {
         config: Config,
     ) -> Self {
         App {
-            presets: engine.presets(),
+            paintings: engine.paintings(),
             engine,
             jobs,
             stats: Stats::default(),
@@ -102,9 +102,9 @@ impl App {
         self.config.admin_ids.contains(&user)
     }
 
-    /// A preset's title in `lang`.
-    pub fn preset_title(&self, id: &str, lang: Lang) -> String {
-        self.presets.iter().find(|p| p.id == id).map_or_else(
+    /// A painting's title in `lang`.
+    pub fn painting_title(&self, id: &str, lang: Lang) -> String {
+        self.paintings.iter().find(|p| p.id == id).map_or_else(
             || id.to_owned(),
             |p| match lang {
                 Lang::En => p.title_en.clone(),

@@ -21,7 +21,7 @@ pub struct Config {
     /// on CPU, float on CUDA].
     #[arg(long, env = "STYLEGRAM_ACTIVE_MODEL")]
     pub active_model: Option<String>,
-    /// Folder of preset paintings.
+    /// Folder of the gallery's paintings.
     #[arg(long, env = "STYLEGRAM_STYLES", default_value = "styles")]
     pub styles_dir: PathBuf,
     /// VGG weights for quality mode [default: the bootstrap's, under STYLEGRAM_HOME].

@@ -527,8 +527,8 @@ async fn choosing_style(
             turn_gallery_page(&bot, &app, &press, page).await?;
             None
         }
-        Action::Preset(id) if app.presets.iter().any(|p| p.id == id) => {
-            draft.style = Some(StyleChoice::Preset(id));
+        Action::Painting(id) if app.paintings.iter().any(|p| p.id == id) => {
+            draft.style = Some(StyleChoice::Painting(id));
             show_options(&bot, &app, press.chat, press.lang, &dialogue, draft).await?;
             None
         }
@@ -552,8 +552,8 @@ async fn awaiting_style_picture(
     mut draft: Draft,
 ) -> HandlerResult {
     let answer = match press.action.clone() {
-        Action::Preset(id) if app.presets.iter().any(|p| p.id == id) => {
-            draft.style = Some(StyleChoice::Preset(id));
+        Action::Painting(id) if app.paintings.iter().any(|p| p.id == id) => {
+            draft.style = Some(StyleChoice::Painting(id));
             show_options(&bot, &app, press.chat, press.lang, &dialogue, draft).await?;
             None
         }
@@ -580,8 +580,8 @@ async fn choosing_mix(
             turn_gallery_page(&bot, &app, &press, page).await?;
             None
         }
-        Action::Preset(id) if app.presets.iter().any(|p| p.id == id) => {
-            draft.mix = Some(StyleChoice::Preset(id));
+        Action::Painting(id) if app.paintings.iter().any(|p| p.id == id) => {
+            draft.mix = Some(StyleChoice::Painting(id));
             show_options(&bot, &app, press.chat, press.lang, &dialogue, draft).await?;
             None
         }

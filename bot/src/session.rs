@@ -4,11 +4,12 @@ use stylegram_engine::{Mode, Strength};
 
 use crate::i18n::Lang;
 
-/// A style the user picked: a preset, or a picture they sent (by Telegram file id).
+/// A style the user picked: a painting of the gallery, or a picture they sent (by Telegram file id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StyleChoice {
-    /// A preset painting's id.
-    Preset(String),
+    /// A gallery painting's id.
+    #[serde(alias = "Preset")]
+    Painting(String),
     /// The file id of the user's picture.
     Picture(String),
 }
@@ -50,7 +51,7 @@ pub enum State {
     /// Waiting for a photo.
     #[default]
     Idle,
-    /// The gallery is shown; a preset or the user's own picture is next.
+    /// The gallery is shown; a painting or the user's own picture is next.
     ChoosingStyle {
         /// The job so far.
         draft: Draft,

@@ -1,4 +1,4 @@
-//! What the user sees: the preset gallery, the options panel, the result and status messages, and
+//! What the user sees: the gallery of paintings, the options panel, the result and status messages, and
 //! the callback data their buttons carry.
 use stylegram_engine::{Mode, Strength};
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::i18n::{Lang, Msg, label, text};
 use crate::session::{Draft, Settings, StyleChoice};
 
-/// Presets per gallery page.
+/// Paintings per gallery page.
 pub const PER_PAGE: usize = 4;
 
 /// What a button press asks for (its callback data, parsed).
@@ -15,8 +15,8 @@ pub const PER_PAGE: usize = 4;
 pub enum Action {
     /// Show gallery page n.
     Page(usize),
-    /// Choose a preset.
-    Preset(String),
+    /// Choose a painting.
+    Painting(String),
     /// "I'll send my own style picture".
     OwnStyle,
     /// Set the mode.
@@ -91,7 +91,7 @@ impl Action {
     pub fn data(&self) -> String {
         match self {
             Action::Page(n) => format!("p:{n}"),
-            Action::Preset(id) => format!("s:{id}"),
+            Action::Painting(id) => format!("s:{id}"),
             Action::OwnStyle => "own".into(),
             Action::Mode(m) => format!("m:{}", mode_code(*m)),
             Action::Strength(k) => format!("k:{k}"),
@@ -122,7 +122,7 @@ impl Action {
         let parts: Vec<&str> = data.split(':').collect();
         let parsed = match parts.as_slice() {
             ["p", n] => n.parse().ok().map(Action::Page),
-            ["s", id] if !id.is_empty() => Some(Action::Preset((*id).to_owned())),
+            ["s", id] if !id.is_empty() => Some(Action::Painting((*id).to_owned())),
             ["own"] => Some(Action::OwnStyle),
             ["m", m] => parse_mode(m).map(Action::Mode),
             ["k", k] => parse_strength(k).map(Action::Strength),
@@ -162,12 +162,12 @@ fn button(label: impl Into<String>, action: Action) -> InlineKeyboardButton {
 
 /// Number of gallery pages.
 pub fn pages(app: &App) -> usize {
-    app.presets.len().div_ceil(PER_PAGE).max(1)
+    app.paintings.len().div_ceil(PER_PAGE).max(1)
 }
 
-/// The preset ids on gallery page `page`.
+/// The painting ids on gallery page `page`.
 pub fn page_ids(app: &App, page: usize) -> Vec<String> {
-    app.presets
+    app.paintings
         .iter()
         .skip(page * PER_PAGE)
         .take(PER_PAGE)
@@ -175,11 +175,11 @@ pub fn page_ids(app: &App, page: usize) -> Vec<String> {
         .collect()
 }
 
-/// The gallery keyboard for `page`: one button per preset (left to right as in the picture),
+/// The gallery keyboard for `page`: one button per painting (left to right as in the picture),
 /// page arrows, and "my own style".
 pub fn gallery_keyboard(app: &App, page: usize, lang: Lang) -> InlineKeyboardMarkup {
     let mut rows: Vec<Vec<InlineKeyboardButton>> = app
-        .presets
+        .paintings
         .iter()
         .enumerate()
         .skip(page * PER_PAGE)
@@ -191,7 +191,7 @@ pub fn gallery_keyboard(app: &App, page: usize, lang: Lang) -> InlineKeyboardMar
             };
             vec![button(
                 format!("{}. {title} — {}", i + 1, p.artist),
-                Action::Preset(p.id.clone()),
+                Action::Painting(p.id.clone()),
             )]
         })
         .collect();
@@ -209,7 +209,7 @@ pub fn gallery_keyboard(app: &App, page: usize, lang: Lang) -> InlineKeyboardMar
 
 fn style_name(app: &App, style: &StyleChoice, lang: Lang) -> String {
     match style {
-        StyleChoice::Preset(id) => app.preset_title(id, lang),
+        StyleChoice::Painting(id) => app.painting_title(id, lang),
         StyleChoice::Picture(_) => lang.pick("your picture", "ваша картинка").to_owned(),
     }
 }
@@ -413,7 +413,7 @@ mod tests {
     fn every_action_survives_its_callback_data() {
         let actions = [
             Action::Page(2),
-            Action::Preset("starry_night".into()),
+            Action::Painting("starry_night".into()),
             Action::OwnStyle,
             Action::Mode(Mode::Quality),
             Action::Strength(Strength::MAX),

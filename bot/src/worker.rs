@@ -119,7 +119,7 @@ async fn request(app: &App, bot: &Bot, ticket: &Ticket) -> Result<Request, FileP
     for choice in draft.style.iter().chain(draft.mix.iter()) {
         let source = match choice {
             StyleChoice::Picture(id) => StyleSource::Picture(app.file_bytes(bot, id, None).await?),
-            StyleChoice::Preset(id) => StyleSource::Preset(id.clone()),
+            StyleChoice::Painting(id) => StyleSource::Painting(id.clone()),
         };
         styles.push(WeightedStyle {
             source,

@@ -9,7 +9,7 @@ use clap::Parser;
 use fake_bot_api::{Event, EventKind, FakeBotApi, FakeUser};
 use stylegram_bot::Config;
 use stylegram_engine::{
-    Engine, EngineError, Flow, Mode, ModelStatus, Output, Picture, PresetInfo, Progress, Request,
+    Engine, EngineError, Flow, Mode, ModelStatus, Output, PaintingInfo, Picture, Progress, Request,
     Strength, StyleSource,
 };
 
@@ -35,10 +35,10 @@ struct FakeEngine {
 }
 
 impl Engine for FakeEngine {
-    fn presets(&self) -> Vec<PresetInfo> {
+    fn paintings(&self) -> Vec<PaintingInfo> {
         ["first", "second"]
             .iter()
-            .map(|id| PresetInfo {
+            .map(|id| PaintingInfo {
                 id: (*id).into(),
                 title_en: format!("The {id} painting"),
                 title_ru: format!("Картина {id}"),
@@ -196,7 +196,7 @@ async fn the_engine_gets_the_photo_the_user_sent_and_the_chosen_options() {
         assert_eq!(request.styles.len(), 1);
         assert_eq!(
             request.styles[0].source,
-            StyleSource::Preset("first".into())
+            StyleSource::Painting("first".into())
         );
     }
     assert_eq!(engine.checked.lock().unwrap().as_slice(), [photo.clone()]);

@@ -18,8 +18,9 @@ pub enum Mode {
 /// Where a style comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum StyleSource {
-    /// A preset painting by id (see [`Engine::presets`]).
-    Preset(String),
+    /// A painting from the gallery, by id (see [`Engine::paintings`]).
+    #[serde(alias = "Preset")]
+    Painting(String),
     /// A picture the user sent (encoded bytes).
     Picture(Arc<Vec<u8>>),
 }
@@ -169,9 +170,9 @@ pub enum Flow {
     Stop,
 }
 
-/// A preset painting.
+/// A painting of the gallery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PresetInfo {
+pub struct PaintingInfo {
     /// Stable id, used in requests.
     pub id: String,
     /// English title.
@@ -203,7 +204,7 @@ pub enum EngineError {
     /// The user's picture cannot be used (unreadable, too large, too small...): tell the user.
     #[error("{0}")]
     BadImage(String),
-    /// The request itself is wrong (unknown preset or model, bad strength): tell the caller.
+    /// The request itself is wrong (unknown painting or model, bad strength): tell the caller.
     #[error("{0}")]
     BadRequest(String),
     /// The progress callback asked to stop.
@@ -216,9 +217,9 @@ pub enum EngineError {
 
 /// A style-transfer engine. Methods block; call them off the async runtime.
 pub trait Engine: Send + Sync {
-    /// The preset paintings, in gallery order.
-    fn presets(&self) -> Vec<PresetInfo>;
-    /// A contact sheet of the given presets' thumbnails, left to right.
+    /// The gallery's paintings, in order.
+    fn paintings(&self) -> Vec<PaintingInfo>;
+    /// A contact sheet of the given paintings' thumbnails, left to right.
     fn gallery(&self, ids: &[String]) -> Result<Picture, EngineError>;
     /// Checks that `bytes` are an image the engine accepts; returns its size.
     fn check_image(&self, bytes: &[u8]) -> Result<(u32, u32), EngineError>;

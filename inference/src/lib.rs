@@ -6,7 +6,7 @@ pub mod bench;
 pub mod bundle;
 pub mod cpu;
 mod error;
-pub mod presets;
+pub mod paintings;
 pub mod quantize;
 pub mod registry;
 pub mod runtime;

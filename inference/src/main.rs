@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use stylegram_imaging::{self as images, Format, ImageLimits, ImagingError};
 use stylegram_inference::InferenceError;
 use stylegram_inference::adain::AdainModel;
-use stylegram_inference::presets::Presets;
+use stylegram_inference::paintings::Paintings;
 use stylegram_inference::quantize::{self, CalibrationSet};
 use stylegram_inference::registry::{self, Registry, Status};
 use stylegram_inference::runtime::{self, Device, SessionOptions};
@@ -39,9 +39,10 @@ enum Command {
     /// Latency at several sizes (p50/p95), FLOPs and GFLOP/s, side by side with PyTorch eager running
     /// the same network and weights (bench/adain_reference.py); writes the table to docs/benchmarks.md.
     Bench(bench_cmd::BenchArgs),
-    /// List the preset styles (id, artist, year, titles).
-    Presets {
-        /// Folder of preset styles.
+    /// List the gallery's paintings (id, artist, year, titles).
+    #[command(alias = "presets")]
+    Paintings {
+        /// Folder of the gallery's paintings.
         #[arg(long, default_value = "styles", env = "STYLEGRAM_STYLES")]
         styles_dir: PathBuf,
     },
@@ -147,13 +148,13 @@ struct StylizeArgs {
     /// The photo to repaint.
     content: PathBuf,
     /// A style picture with an optional weight (path[:weight]); repeat to mix (weights are normalised).
-    #[arg(long, value_parser = parse_style, required_unless_present = "preset")]
+    #[arg(long, value_parser = parse_style, required_unless_present = "painting")]
     style: Vec<(PathBuf, f32)>,
-    /// A preset style by id (see `stylegram presets`), optionally with a weight (id[:weight]);
+    /// A painting of the gallery by id (see `stylegram paintings`), optionally with a weight (id[:weight]);
     /// mixes with --style.
-    #[arg(long, value_parser = parse_style)]
-    preset: Vec<(PathBuf, f32)>,
-    /// Folder of preset styles.
+    #[arg(long, value_parser = parse_style, alias = "preset")]
+    painting: Vec<(PathBuf, f32)>,
+    /// Folder of the gallery's paintings.
     #[arg(long, default_value = "styles", env = "STYLEGRAM_STYLES")]
     styles_dir: PathBuf,
     /// Style strength in [0, 1].
@@ -249,18 +250,18 @@ fn stylize_command(args: StylizeArgs) -> Result<(), Failure> {
         .iter()
         .map(|(path, weight)| Ok((images::load(path, &limits)?, *weight)))
         .collect::<Result<Vec<_>, InferenceError>>()?;
-    if !args.preset.is_empty() {
-        let presets = Presets::load(&args.styles_dir)?;
-        for (id, weight) in &args.preset {
+    if !args.painting.is_empty() {
+        let paintings = Paintings::load(&args.styles_dir)?;
+        for (id, weight) in &args.painting {
             let id = id.to_string_lossy();
-            let preset = presets.get(&id).ok_or_else(|| {
-                let known: Vec<&str> = presets.all().iter().map(|p| p.id.as_str()).collect();
+            let painting = paintings.get(&id).ok_or_else(|| {
+                let known: Vec<&str> = paintings.all().iter().map(|p| p.id.as_str()).collect();
                 Failure::Usage(format!(
-                    "unknown preset '{id}'; the presets are: {}",
+                    "unknown painting '{id}'; the paintings are: {}",
                     known.join(", ")
                 ))
             })?;
-            styles.push((presets.image(preset)?, *weight));
+            styles.push((paintings.image(painting)?, *weight));
         }
     }
     let start = Instant::now();
@@ -380,9 +381,9 @@ fn main() -> ExitCode {
         Command::Models(ModelsCommand::Quantize(args)) => quantize(args),
         Command::Models(ModelsCommand::Compare(args)) => compare_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
-        Command::Presets { styles_dir } => Presets::load(&styles_dir)
-            .map(|presets| {
-                for p in presets.all() {
+        Command::Paintings { styles_dir } => Paintings::load(&styles_dir)
+            .map(|paintings| {
+                for p in paintings.all() {
                     println!(
                         "{:<24} {} ({}, {}) / {}",
                         p.id, p.title_en, p.artist, p.year, p.title_ru

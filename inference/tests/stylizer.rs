@@ -271,12 +271,12 @@ fn the_command_line_writes_a_picture_and_rejects_bad_input() {
 }
 
 #[test]
-fn the_shipped_presets_are_public_domain_small_and_readable() {
-    use stylegram_inference::presets::{MAX_FILE_BYTES, Presets};
+fn the_shipped_paintings_are_public_domain_small_and_readable() {
+    use stylegram_inference::paintings::{MAX_FILE_BYTES, Paintings};
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../styles");
-    let presets = Presets::load(&dir).unwrap();
-    assert!((8..=12).contains(&presets.all().len()));
-    for p in presets.all() {
+    let paintings = Paintings::load(&dir).unwrap();
+    assert!((8..=12).contains(&paintings.all().len()));
+    for p in paintings.all() {
         assert!(
             p.artist_died < 2026 - 70,
             "{}: {} died in {}",
@@ -286,8 +286,8 @@ fn the_shipped_presets_are_public_domain_small_and_readable() {
         );
         assert!(!p.title_en.is_empty() && !p.title_ru.is_empty());
         assert!(std::fs::metadata(dir.join(&p.file)).unwrap().len() <= MAX_FILE_BYTES);
-        let image = presets.image(p).unwrap();
+        let image = paintings.image(p).unwrap();
         assert!(image.width().min(image.height()) >= 256, "{}", p.id);
     }
-    assert!(presets.get("great-wave").is_some() && presets.get("nope").is_none());
+    assert!(paintings.get("great-wave").is_some() && paintings.get("nope").is_none());
 }

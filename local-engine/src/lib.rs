@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 use stylegram_engine::{
-    Engine, EngineError, Flow, Mode, ModelStatus, Output, Picture, PresetInfo, Progress, Request,
+    Engine, EngineError, Flow, Mode, ModelStatus, Output, PaintingInfo, Picture, Progress, Request,
     StyleSource,
 };
 use stylegram_imaging::{self as images, Format, ImageLimits, ImagingError};
 use stylegram_inference::InferenceError;
-use stylegram_inference::presets::Presets;
+use stylegram_inference::paintings::Paintings;
 use stylegram_inference::registry::{Registry, Status};
 use stylegram_inference::runtime::{Device, SessionOptions};
 use stylegram_inference::stylizer::Options;
@@ -54,8 +54,8 @@ pub struct LocalConfig {
 pub struct LocalEngine {
     config: LocalConfig,
     registry: Arc<Registry>,
-    presets: Presets,
-    preset_images: Mutex<HashMap<String, Arc<RgbImage>>>,
+    paintings: Paintings,
+    painting_images: Mutex<HashMap<String, Arc<RgbImage>>>,
     #[cfg(feature = "quality")]
     quality: quality::QualityMode,
 }
@@ -87,7 +87,7 @@ fn jpeg(image: &RgbImage) -> Result<Picture, EngineError> {
 }
 
 impl LocalEngine {
-    /// Opens the model registry and the presets; fails when no fast model is valid.
+    /// Opens the model registry and the gallery's paintings; fails when no fast model is valid.
     pub fn open(config: LocalConfig) -> Result<Self, EngineError> {
         let device: Device = config.device.parse().map_err(EngineError::BadRequest)?;
         #[cfg(feature = "quality")]
@@ -103,13 +103,13 @@ impl LocalEngine {
             64,
         )
         .map_err(|e| EngineError::Failed(e.to_string()))?;
-        let presets =
-            Presets::load(&config.styles_dir).map_err(|e| EngineError::Failed(e.to_string()))?;
+        let paintings =
+            Paintings::load(&config.styles_dir).map_err(|e| EngineError::Failed(e.to_string()))?;
         Ok(LocalEngine {
             config,
             registry: Arc::new(registry),
-            presets,
-            preset_images: Mutex::new(HashMap::new()),
+            paintings,
+            painting_images: Mutex::new(HashMap::new()),
             #[cfg(feature = "quality")]
             quality,
         })
@@ -120,18 +120,18 @@ impl LocalEngine {
         &self.registry
     }
 
-    fn preset_image(&self, id: &str) -> Result<Arc<RgbImage>, EngineError> {
-        if let Some(image) = self.preset_images.lock().expect("presets lock").get(id) {
+    fn painting_image(&self, id: &str) -> Result<Arc<RgbImage>, EngineError> {
+        if let Some(image) = self.painting_images.lock().expect("paintings lock").get(id) {
             return Ok(image.clone());
         }
         let preset = self
-            .presets
+            .paintings
             .get(id)
-            .ok_or_else(|| EngineError::BadRequest(format!("no preset style '{id}'")))?;
-        let image = Arc::new(self.presets.image(preset).map_err(inference_error)?);
-        self.preset_images
+            .ok_or_else(|| EngineError::BadRequest(format!("no painting '{id}'")))?;
+        let image = Arc::new(self.paintings.image(preset).map_err(inference_error)?);
+        self.painting_images
             .lock()
-            .expect("presets lock")
+            .expect("paintings lock")
             .insert(id.to_owned(), image.clone());
         Ok(image)
     }
@@ -146,7 +146,7 @@ impl LocalEngine {
             .iter()
             .map(|s| {
                 let image = match &s.source {
-                    StyleSource::Preset(id) => self.preset_image(id)?,
+                    StyleSource::Painting(id) => self.painting_image(id)?,
                     StyleSource::Picture(bytes) => {
                         Arc::new(images::decode(bytes, &self.config.limits).map_err(imaging_error)?)
                     }
@@ -194,11 +194,11 @@ impl LocalEngine {
 }
 
 impl Engine for LocalEngine {
-    fn presets(&self) -> Vec<PresetInfo> {
-        self.presets
+    fn paintings(&self) -> Vec<PaintingInfo> {
+        self.paintings
             .all()
             .iter()
-            .map(|p| PresetInfo {
+            .map(|p| PaintingInfo {
                 id: p.id.clone(),
                 title_en: p.title_en.clone(),
                 title_ru: p.title_ru.clone(),
@@ -212,7 +212,7 @@ impl Engine for LocalEngine {
         let thumbs = ids
             .iter()
             .map(|id| {
-                let image = self.preset_image(id)?;
+                let image = self.painting_image(id)?;
                 Ok(images::fit_max_side(image.as_ref().clone(), 256))
             })
             .collect::<Result<Vec<_>, EngineError>>()?;

@@ -51,7 +51,7 @@ fn request(engine: &LocalEngine, mode: Mode, strength: u8) -> Request {
     Request {
         content: photo(),
         styles: vec![WeightedStyle {
-            source: StyleSource::Preset(engine.presets()[0].id.clone()),
+            source: StyleSource::Painting(engine.paintings()[0].id.clone()),
             weight: 1.0,
         }],
         mode,
@@ -115,7 +115,7 @@ fn bad_input_is_sorted_by_who_can_act_on_it() {
         Err(EngineError::BadImage(_))
     ));
     let mut unknown = request(&engine, Mode::Fast, 3);
-    unknown.styles[0].source = StyleSource::Preset("no-such-painting".into());
+    unknown.styles[0].source = StyleSource::Painting("no-such-painting".into());
     assert!(matches!(
         engine.run(&unknown, &mut go_on),
         Err(EngineError::BadRequest(m)) if m.contains("no-such-painting")

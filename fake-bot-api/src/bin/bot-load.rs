@@ -1,5 +1,5 @@
 //! `bot-load`: many users at once against the real bot process, through the fake Bot API. Each user
-//! sends a photo, picks a preset and presses Go (fast mode); the table says whether everyone got a
+//! sends a photo, picks a painting and presses Go (fast mode); the table says whether everyone got a
 //! result, how long it took, the bot's peak memory and its own overhead per job (from /metrics).
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
         "# Bot load benchmark\n\n\
          Made by `make bench-bot` (`bot-load --users {} --workers {} --max-side {}`): the real \
          `stylegram-bot` process against the fake Bot API server, every user sending `{}` at once, \
-         picking the first preset and pressing Go in fast mode. \"Bot overhead\" is the bot's own \
+         picking the first painting and pressing Go in fast mode. \"Bot overhead\" is the bot's own \
          time per job from /metrics: from a worker taking the job to the result being sent, minus \
          the engine's time (fetching the photo from the file cache or the Bot API, building the \
          request, sending the result). Machine: the 2-core development CPU (no GPU).\n\n{table}",

@@ -117,7 +117,7 @@ pub async fn expect(user: &mut FakeUser, kind: EventKind, needle: &str) -> Event
     })
 }
 
-/// Sends a photo and picks the first preset: returns the options panel.
+/// Sends a photo and picks the first painting: returns the options panel.
 pub async fn photo_to_options(user: &mut FakeUser, photo_name: &str) -> Event {
     let (bytes, w, h) = photo(photo_name);
     user.photo(bytes, w, h);

@@ -1,4 +1,4 @@
-//! Preset styles: a folder of public-domain paintings with `manifest.json` (id, English and Russian
+//! The gallery's paintings: a folder of public-domain paintings with `manifest.json` (id, English and Russian
 //! titles, artist, year, file), shipped in the repository's `styles/`.
 use std::path::{Path, PathBuf};
 
@@ -8,12 +8,12 @@ use serde::Deserialize;
 use crate::InferenceError;
 use stylegram_imaging::{self as images, ImageLimits};
 
-/// The largest preset file we accept (they travel in git and in every bot reply's keyboard).
+/// The largest painting file we accept (they travel in git and in every bot reply's keyboard).
 pub const MAX_FILE_BYTES: u64 = 200_000;
 
-/// One preset as described in the manifest.
+/// One painting as described in the manifest.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct Preset {
+pub struct Painting {
     /// Short id used on the command line and in the bot (`great-wave`).
     pub id: String,
     /// Title in English.
@@ -32,17 +32,17 @@ pub struct Preset {
 
 #[derive(Deserialize)]
 struct Manifest {
-    styles: Vec<Preset>,
+    styles: Vec<Painting>,
 }
 
-/// The presets of a folder.
+/// The paintings of a folder.
 #[derive(Debug, Clone)]
-pub struct Presets {
+pub struct Paintings {
     dir: PathBuf,
-    presets: Vec<Preset>,
+    paintings: Vec<Painting>,
 }
 
-impl Presets {
+impl Paintings {
     /// Reads `dir/manifest.json` and checks that ids are unique and every file exists, stays inside
     /// the folder and is at most [`MAX_FILE_BYTES`].
     pub fn load(dir: &Path) -> Result<Self, InferenceError> {
@@ -60,7 +60,7 @@ impl Presets {
         let mut seen = std::collections::HashSet::new();
         for p in &manifest.styles {
             if !seen.insert(p.id.as_str()) {
-                return Err(bad(format!("preset id '{}' appears twice", p.id)));
+                return Err(bad(format!("painting id '{}' appears twice", p.id)));
             }
             if p.file.contains('/') || p.file.contains("..") {
                 return Err(bad(format!("file name '{}' leaves the folder", p.file)));
@@ -75,26 +75,26 @@ impl Presets {
                 )));
             }
         }
-        Ok(Presets {
+        Ok(Paintings {
             dir: dir.to_owned(),
-            presets: manifest.styles,
+            paintings: manifest.styles,
         })
     }
 
-    /// All presets, in manifest order.
-    pub fn all(&self) -> &[Preset] {
-        &self.presets
+    /// All paintings, in manifest order.
+    pub fn all(&self) -> &[Painting] {
+        &self.paintings
     }
 
-    /// The preset with `id`.
-    pub fn get(&self, id: &str) -> Option<&Preset> {
-        self.presets.iter().find(|p| p.id == id)
+    /// The painting with `id`.
+    pub fn get(&self, id: &str) -> Option<&Painting> {
+        self.paintings.iter().find(|p| p.id == id)
     }
 
-    /// Decodes a preset's picture.
-    pub fn image(&self, preset: &Preset) -> Result<RgbImage, InferenceError> {
+    /// Decodes a painting's picture.
+    pub fn image(&self, painting: &Painting) -> Result<RgbImage, InferenceError> {
         Ok(images::load(
-            self.dir.join(&preset.file),
+            self.dir.join(&painting.file),
             &ImageLimits::default(),
         )?)
     }
