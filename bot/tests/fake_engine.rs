@@ -199,7 +199,7 @@ async fn the_engine_gets_the_photo_the_user_sent_and_the_chosen_options() {
             StyleSource::Painting("first".into())
         );
     }
-    assert_eq!(engine.checked.lock().unwrap().as_slice(), [photo.clone()]);
+    assert_eq!(*engine.checked.lock().unwrap(), vec![photo.clone()]);
 
     // "Stronger" asks for the next level, in the same mode, with the same photo.
     user.press(&result, "Stronger");

@@ -166,7 +166,7 @@ fn the_shipped_int8_weights_are_exact_without_vnni() {
     let bundle = repo("models/adain-v1-int8");
     let mut tensors = 0;
     for graph in ["encoder.onnx", "decoder.onnx"] {
-        let model = Model::from_file(&bundle.join(graph)).unwrap();
+        let model = Model::from_file(bundle.join(graph)).unwrap();
         for (name, dims, weights) in model.int8_weights() {
             let per_channel = weights.len() / dims[0];
             for (c, channel) in weights.chunks(per_channel).enumerate() {

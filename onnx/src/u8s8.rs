@@ -28,10 +28,7 @@ pub fn dot_pairwise_saturating(activations: &[u8], weights: &[i8]) -> i32 {
     activations
         .chunks(2)
         .zip(weights.chunks(2))
-        .map(|(a, w)| {
-            let pair = dot_exact(a, w).clamp(i32::from(i16::MIN), i32::from(i16::MAX));
-            pair
-        })
+        .map(|(a, w)| dot_exact(a, w).clamp(i32::from(i16::MIN), i32::from(i16::MAX)))
         .sum()
 }
 
