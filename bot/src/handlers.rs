@@ -514,13 +514,25 @@ async fn in_any_state(bot: Bot, press: Press, dialogue: Dlg, app: Arc<App>) -> H
     press.answer(&bot, answer).await
 }
 
-/// The gallery is shown: turn its pages, pick a painting, or ask to send one's own style.
-async fn choosing_style(
+/// Which of the draft's styles a painting picked from the gallery becomes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// The style.
+    Style,
+    /// The second style, mixed in half and half.
+    Mix,
+}
+
+/// A press on the gallery: turn its pages, pick a painting for `slot`, or ask to send one's own
+/// picture (which moves the dialogue on only from `ChoosingStyle`, `own_moves_on`).
+async fn gallery_press(
     bot: Bot,
     press: Press,
     dialogue: Dlg,
     app: Arc<App>,
     mut draft: Draft,
+    slot: Slot,
+    own_moves_on: bool,
 ) -> HandlerResult {
     let answer = match press.action.clone() {
         Action::Page(page) => {
@@ -528,12 +540,18 @@ async fn choosing_style(
             None
         }
         Action::Painting(id) if app.paintings.iter().any(|p| p.id == id) => {
-            draft.style = Some(StyleChoice::Painting(id));
+            let choice = Some(StyleChoice::Painting(id));
+            match slot {
+                Slot::Style => draft.style = choice,
+                Slot::Mix => draft.mix = choice,
+            }
             show_options(&bot, &app, press.chat, press.lang, &dialogue, draft).await?;
             None
         }
         Action::OwnStyle => {
-            set(&dialogue, State::AwaitingStylePicture { draft }).await?;
+            if own_moves_on {
+                set(&dialogue, State::AwaitingStylePicture { draft }).await?;
+            }
             bot.send_message(press.chat, text(press.lang, Msg::SendStylePicture))
                 .await?;
             None
@@ -541,6 +559,17 @@ async fn choosing_style(
         _ => Some(Msg::Expired),
     };
     press.answer(&bot, answer).await
+}
+
+/// The gallery is shown: turn its pages, pick a painting, or ask to send one's own style.
+async fn choosing_style(
+    bot: Bot,
+    press: Press,
+    dialogue: Dlg,
+    app: Arc<App>,
+    draft: Draft,
+) -> HandlerResult {
+    gallery_press(bot, press, dialogue, app, draft, Slot::Style, true).await
 }
 
 /// Waiting for the user's style picture: a painting from the gallery still counts.
@@ -549,22 +578,9 @@ async fn awaiting_style_picture(
     press: Press,
     dialogue: Dlg,
     app: Arc<App>,
-    mut draft: Draft,
+    draft: Draft,
 ) -> HandlerResult {
-    let answer = match press.action.clone() {
-        Action::Painting(id) if app.paintings.iter().any(|p| p.id == id) => {
-            draft.style = Some(StyleChoice::Painting(id));
-            show_options(&bot, &app, press.chat, press.lang, &dialogue, draft).await?;
-            None
-        }
-        Action::OwnStyle => {
-            bot.send_message(press.chat, text(press.lang, Msg::SendStylePicture))
-                .await?;
-            None
-        }
-        _ => Some(Msg::Expired),
-    };
-    press.answer(&bot, answer).await
+    gallery_press(bot, press, dialogue, app, draft, Slot::Style, false).await
 }
 
 /// The gallery is shown again to pick a second style to mix in.
@@ -573,26 +589,9 @@ async fn choosing_mix(
     press: Press,
     dialogue: Dlg,
     app: Arc<App>,
-    mut draft: Draft,
+    draft: Draft,
 ) -> HandlerResult {
-    let answer = match press.action.clone() {
-        Action::Page(page) => {
-            turn_gallery_page(&bot, &app, &press, page).await?;
-            None
-        }
-        Action::Painting(id) if app.paintings.iter().any(|p| p.id == id) => {
-            draft.mix = Some(StyleChoice::Painting(id));
-            show_options(&bot, &app, press.chat, press.lang, &dialogue, draft).await?;
-            None
-        }
-        Action::OwnStyle => {
-            bot.send_message(press.chat, text(press.lang, Msg::SendStylePicture))
-                .await?;
-            None
-        }
-        _ => Some(Msg::Expired),
-    };
-    press.answer(&bot, answer).await
+    gallery_press(bot, press, dialogue, app, draft, Slot::Mix, false).await
 }
 
 /// The options panel: mode, strength, colours, a second style, and "Go".

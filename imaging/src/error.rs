@@ -48,6 +48,9 @@ pub enum ImagingError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// A folder that should hold pictures holds none.
+    #[error("{0} holds no .jpg or .png pictures")]
+    NoPictures(PathBuf),
     /// The image could not be encoded.
     #[error("cannot encode the image: {0}")]
     Encode(String),

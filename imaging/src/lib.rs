@@ -254,6 +254,38 @@ pub fn from_nchw(tensor: &Array4<f32>) -> RgbImage {
     })
 }
 
+/// Up to `count` pictures (.jpg, .jpeg, .png) of folder `dir`, evenly spread over its files sorted
+/// by name, decoded with `limits` and scaled to `max_side`, with their paths.
+pub fn sample_folder(
+    dir: &Path,
+    count: usize,
+    max_side: u32,
+    limits: &ImageLimits,
+) -> Result<Vec<(std::path::PathBuf, RgbImage)>, ImagingError> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| ImagingError::Io {
+            path: dir.to_owned(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| Format::from_path(p).is_some())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(ImagingError::NoPictures(dir.to_owned()));
+    }
+    let step = (files.len() / count.max(1)).max(1);
+    files
+        .into_iter()
+        .step_by(step)
+        .take(count)
+        .map(|p| {
+            let image = load(&p, limits)?;
+            Ok((p, fit_max_side(image, max_side)))
+        })
+        .collect()
+}
+
 /// Peak signal-to-noise ratio of `a` against `b` in dB (8-bit scale); infinite when they are equal.
 /// Sizes must match.
 pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {

@@ -40,38 +40,16 @@ pub struct CompareArgs {
     out: PathBuf,
 }
 
-/// Up to `count` pictures of `dir`, evenly spaced by name, scaled to `size`.
+/// Up to `count` pictures of `dir` (see [`images::sample_folder`]), named by their file stems.
 fn pictures(dir: &Path, count: u32, size: u32) -> Result<Vec<(String, image::RgbImage)>, Failure> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Failure::Usage(format!("{}: {e}", dir.display())))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|x| matches!(x.to_str(), Some("jpg" | "jpeg" | "png")))
+    let sampled = images::sample_folder(dir, count as usize, size, &ImageLimits::default())?;
+    Ok(sampled
+        .into_iter()
+        .map(|(path, image)| {
+            let name = path.file_stem().unwrap_or_default().to_string_lossy();
+            (name.into_owned(), image)
         })
-        .collect();
-    paths.sort();
-    if paths.is_empty() {
-        return Err(Failure::Usage(format!(
-            "{}: no .jpg or .png pictures",
-            dir.display()
-        )));
-    }
-    let step = (paths.len() / count as usize).max(1);
-    paths
-        .iter()
-        .step_by(step)
-        .take(count as usize)
-        .map(|p| {
-            let name = p
-                .file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            let image = images::load(p, &ImageLimits::default())?;
-            Ok((name, images::fit_max_side(image, size)))
-        })
-        .collect()
+        .collect())
 }
 
 /// Runs the comparison and prints (and writes) the table.

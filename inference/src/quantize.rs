@@ -2,7 +2,7 @@
 //! photos and style pictures with ONNX Runtime, then both graphs rewritten in QDQ form by
 //! [`stylegram_onnx::qdq`] (int8 weights per channel, uint8 activations per tensor).
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use image::RgbImage;
 use ndarray::{Array1, Array4};
@@ -29,33 +29,13 @@ impl CalibrationSet {
     /// file lists, scaled to `max_side`.
     pub fn load(dir: &Path, count: usize, max_side: u32) -> Result<Self, InferenceError> {
         let pick = |sub: &str| -> Result<Vec<RgbImage>, InferenceError> {
-            let folder = dir.join(sub);
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
-                .map_err(|source| InferenceError::Io {
-                    path: folder.clone(),
-                    source,
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| images::Format::from_path(p).is_some())
-                .collect();
-            files.sort();
-            if files.is_empty() {
-                return Err(InferenceError::BadRequest(format!(
-                    "{} holds no .jpg or .png pictures to calibrate with",
-                    folder.display()
-                )));
-            }
-            let step = (files.len() / count.max(1)).max(1);
-            files
-                .iter()
-                .step_by(step)
-                .take(count)
-                .map(|p| {
-                    images::load(p, &images::ImageLimits::default())
-                        .map(|i| images::fit_max_side(i, max_side))
-                        .map_err(InferenceError::from)
-                })
-                .collect()
+            let limits = images::ImageLimits::default();
+            Ok(
+                images::sample_folder(&dir.join(sub), count, max_side, &limits)?
+                    .into_iter()
+                    .map(|(_, image)| image)
+                    .collect(),
+            )
         };
         Ok(CalibrationSet {
             contents: pick("content")?,
