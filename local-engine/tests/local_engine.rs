@@ -101,6 +101,30 @@ fn fast_mode_paints_at_the_configured_size_and_strength_changes_the_picture() {
 }
 
 #[test]
+fn a_checked_photo_is_decoded_once_for_its_job_and_follow_ups() {
+    let engine = engine();
+    let request = request(&engine, Mode::Fast, 4);
+    assert_eq!(engine.check_image(&request.content).unwrap(), (511, 313));
+    let mut never = |_| panic!("fast mode reports no progress");
+    engine.run(&request, &mut never).unwrap();
+    let stronger = Request {
+        strength: Strength::MAX,
+        ..request.clone()
+    };
+    engine.run(&stronger, &mut never).unwrap();
+    assert_eq!(
+        engine.photos_decoded(),
+        1,
+        "checked, painted twice, decoded once"
+    );
+    // Another photo is decoded on its own.
+    let mut other = request.clone();
+    other.content = Arc::new(std::fs::read(repo("../shared/data/test/content/frog.jpg")).unwrap());
+    engine.run(&other, &mut never).unwrap();
+    assert_eq!(engine.photos_decoded(), 2);
+}
+
+#[test]
 fn bad_input_is_sorted_by_who_can_act_on_it() {
     let engine = engine();
     let mut go_on = |_| Flow::Continue;
