@@ -113,8 +113,8 @@ impl App {
         )
     }
 
-    /// The bytes of a Telegram file (from the cache or downloaded), refusing files over the limit
-    /// before downloading them.
+    /// The bytes of a Telegram file (from this process's cache, from the job store where the bot
+    /// process kept it, or downloaded), refusing files over the limit before downloading them.
     pub async fn file_bytes(
         &self,
         bot: &Bot,
@@ -122,6 +122,11 @@ impl App {
         declared_size: Option<u64>,
     ) -> Result<Arc<Vec<u8>>, FileProblem> {
         if let Some(bytes) = self.files.get(file_id) {
+            return Ok(bytes);
+        }
+        if let Some(bytes) = self.jobs.picture(file_id).await {
+            self.files
+                .insert(file_id.to_owned(), bytes.clone(), bytes.len());
             return Ok(bytes);
         }
         let limit = self.config.max_file_bytes();

@@ -380,6 +380,17 @@ async fn submit(
 ) -> anyhow::Result<Option<Msg>> {
     let chat = ChatId(user as i64);
     let mode = draft.mode;
+    // The pictures were downloaded and checked here: whoever paints the job reads these bytes.
+    let own_styles = [&draft.style, &draft.mix].into_iter().flatten();
+    let file_ids = std::iter::once(&draft.photo).chain(own_styles.filter_map(|s| match s {
+        StyleChoice::Picture(id) => Some(id),
+        StyleChoice::Painting(_) => None,
+    }));
+    for id in file_ids {
+        if let Some(bytes) = app.files.get(id) {
+            app.jobs.keep_picture(id, bytes).await;
+        }
+    }
     // Only for the position shown; if Redis cannot say, submitting reports the problem.
     let [fast, quality] = app
         .jobs

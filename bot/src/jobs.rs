@@ -38,6 +38,13 @@ pub trait JobStore: Send + Sync {
     async fn delivered(&self, id: u64);
     /// A finished result, while it is kept.
     async fn result(&self, id: u64) -> anyhow::Result<Option<Arc<Finished>>>;
+    /// Keeps a user's checked picture (by Telegram file id) where the process that paints its job
+    /// can read it, so that it is downloaded once. By default nothing: this process paints it.
+    async fn keep_picture(&self, _file_id: &str, _bytes: Arc<Vec<u8>>) {}
+    /// A picture kept by [`JobStore::keep_picture`], while it is kept.
+    async fn picture(&self, _file_id: &str) -> Option<Arc<Vec<u8>>> {
+        None
+    }
     /// Remembers job `id`'s preview message for whoever delivers its result. By default nothing:
     /// one process sees the whole job.
     async fn set_preview(&self, _id: u64, _message: i32) {}
@@ -180,6 +187,22 @@ impl JobStore for RedisQueue {
 
     async fn result(&self, id: u64) -> anyhow::Result<Option<Arc<Finished>>> {
         Ok(RedisQueue::result(self, id).await?.map(Arc::new))
+    }
+
+    async fn keep_picture(&self, file_id: &str, bytes: Arc<Vec<u8>>) {
+        if let Err(e) = RedisQueue::keep_picture(self, file_id, &bytes).await {
+            tracing::warn!("cannot keep the picture for the workers: {e:#}");
+        }
+    }
+
+    async fn picture(&self, file_id: &str) -> Option<Arc<Vec<u8>>> {
+        RedisQueue::picture(self, file_id)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!("cannot read a kept picture: {e:#}");
+                None
+            })
+            .map(Arc::new)
     }
 
     async fn set_preview(&self, id: u64, message: i32) {

@@ -29,6 +29,8 @@ use crate::store::Finished;
 const KEEP: Duration = Duration::from_secs(24 * 3600);
 /// How long a finished result stays available for its buttons.
 const RESULT_KEEP: Duration = Duration::from_secs(6 * 3600);
+/// How long a user's picture waits in Redis for the worker that paints it (then it expires).
+const PICTURE_KEEP: Duration = Duration::from_secs(3600);
 /// Statistics events kept for the bot process to read.
 const EVENTS_KEPT: isize = 10_000;
 /// How many times a job is started before it is given up (a job that kills its workers).
@@ -319,6 +321,25 @@ impl RedisQueue {
             .query_async(&mut c)
             .await?;
         Ok(())
+    }
+
+    /// Keeps a user's picture for the workers, for [`PICTURE_KEEP`].
+    pub async fn keep_picture(&self, file_id: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        let mut c = self.conn().await?;
+        let _: () = c
+            .set_ex(
+                key(format!("picture:{file_id}")),
+                bytes,
+                PICTURE_KEEP.as_secs(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A picture kept by [`RedisQueue::keep_picture`], while it is kept.
+    pub async fn picture(&self, file_id: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let mut c = self.conn().await?;
+        Ok(c.get(key(format!("picture:{file_id}"))).await?)
     }
 
     /// Records that job `id`'s result was sent: no other worker sends it again.

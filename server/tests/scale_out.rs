@@ -90,6 +90,15 @@ async fn a_worker_killed_mid_job_loses_nothing_and_the_user_gets_one_result() {
     let result = expect(&mut user, EventKind::Photo, "🎨 Quality").await;
     assert!(image::load_from_memory(result.bytes.as_deref().unwrap()).is_ok());
     assert_eq!(
+        api.state.calls("getfile"),
+        1,
+        "the photo was downloaded once, by the bot; both workers read it from Redis"
+    );
+    let kept = redis.cli(&["KEYS", "stylegram:picture:*"]);
+    assert_eq!(kept.lines().count(), 1, "{kept}");
+    let ttl: i64 = redis.cli(&["TTL", kept.trim()]).parse().unwrap();
+    assert!((1..=3600).contains(&ttl), "the kept photo expires: {ttl}");
+    assert_eq!(
         redis.cli(&["GET", "stylegram:attempts:1"]),
         "2",
         "the other worker ran the job again"
