@@ -8,6 +8,7 @@ use teloxide::prelude::*;
 use teloxide::types::{FileId, User};
 
 use crate::config::Config;
+use crate::delivery;
 use crate::i18n::{Lang, Msg};
 use crate::jobs::JobStore;
 use crate::settings::SettingsStore;
@@ -133,17 +134,27 @@ impl App {
         if declared_size.is_some_and(|s| s > limit) {
             return Err(FileProblem::TooLarge);
         }
-        let file = bot
-            .get_file(FileId(file_id.to_owned()))
-            .await
-            .map_err(|e| FileProblem::Transport(e.to_string()))?;
+        let deadline = self.config.delivery_deadline();
+        let file = delivery::with_retries("getFile", deadline, delivery::classify, || {
+            bot.get_file(FileId(file_id.to_owned())).into_future()
+        })
+        .await
+        .map_err(|e| FileProblem::Transport(e.to_string()))?;
         if u64::from(file.size) > limit && file.size != u32::MAX {
             return Err(FileProblem::TooLarge);
         }
-        let mut bytes = Vec::new();
-        bot.download_file(&file.path, &mut bytes)
-            .await
-            .map_err(|e| FileProblem::Transport(e.to_string()))?;
+        let bytes = delivery::with_retries(
+            "download",
+            deadline,
+            delivery::classify_download,
+            || async {
+                let mut bytes = Vec::new();
+                bot.download_file(&file.path, &mut bytes).await?;
+                Ok(bytes)
+            },
+        )
+        .await
+        .map_err(|e| FileProblem::Transport(e.to_string()))?;
         if bytes.len() as u64 > limit {
             return Err(FileProblem::TooLarge);
         }

@@ -86,9 +86,22 @@ pub struct Config {
     /// Seconds a worker's lease lasts; its jobs are retried elsewhere this long after it dies.
     #[arg(long, env = "STYLEGRAM_WORKER_LEASE_SECONDS", default_value_t = 10)]
     pub worker_lease_seconds: u64,
+    /// Seconds a result's delivery (or a user's file download) is retried through 429s, 5xx and
+    /// dropped connections before the bot gives up.
+    #[arg(
+        long,
+        env = "STYLEGRAM_DELIVERY_DEADLINE_SECONDS",
+        default_value_t = 300
+    )]
+    pub delivery_deadline_seconds: u64,
 }
 
 impl Config {
+    /// How long a call that must get through is retried.
+    pub fn delivery_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.delivery_deadline_seconds)
+    }
+
     /// A Bot API client for this configuration.
     pub fn bot(&self) -> Bot {
         let bot = Bot::new(self.token.clone().unwrap_or_default());

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod config;
+pub mod delivery;
 pub mod handlers;
 pub mod i18n;
 pub mod jobs;

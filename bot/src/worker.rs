@@ -10,6 +10,7 @@ use teloxide::prelude::*;
 use teloxide::types::{InputFile, InputMedia, InputMediaPhoto, MessageId};
 
 use crate::app::{App, FileProblem};
+use crate::delivery;
 use crate::i18n::{Msg, text};
 use crate::jobs::LocalJobs;
 use crate::outcome::Outcome;
@@ -286,12 +287,16 @@ async fn deliver(
             },
         )
         .await;
-    let photo = InputFile::memory(output.picture.jpeg).file_name("stylegram.jpg");
-    let sent = bot
-        .send_photo(chat, photo)
-        .caption(caption)
-        .reply_markup(ui::result_keyboard(job.id, &job.draft, lang))
-        .await;
+    let keyboard = ui::result_keyboard(job.id, &job.draft, lang);
+    let deadline = app.config.delivery_deadline();
+    let sent = delivery::with_retries("result", deadline, delivery::classify, || {
+        let photo = InputFile::memory(output.picture.jpeg.clone()).file_name("stylegram.jpg");
+        bot.send_photo(chat, photo)
+            .caption(caption.clone())
+            .reply_markup(keyboard.clone())
+            .into_future()
+    })
+    .await;
     if let Err(e) = sent {
         tracing::error!(job = job.id, "cannot send the result: {e}");
         return Err(Outcome::Failed);

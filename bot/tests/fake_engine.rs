@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
-use fake_bot_api::{Event, EventKind, FakeBotApi, FakeUser};
+use fake_bot_api::{Event, EventKind, FakeBotApi, FakeUser, Fault};
 use stylegram_bot::Config;
 use stylegram_engine::{
     Engine, EngineError, Flow, Mode, ModelStatus, Output, PaintingInfo, Picture, Progress, Request,
@@ -246,4 +246,42 @@ async fn quality_mode_and_engine_answers_reach_the_user_in_their_words() {
     let options = to_options(&mut russian, jpeg(48, 32, 30), "Параметры").await;
     russian.press(&options, "Поехали");
     expect(&mut russian, EventKind::Text, "что-то пошло не так").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_502_on_get_file_and_a_429_on_the_result_lose_nothing() {
+    let engine = Arc::new(FakeEngine::default());
+    let api = start(engine.clone()).await;
+    let mut user = api.user(7004, "en");
+
+    // The photo's getFile fails once with a 502: retried, and the photo is accepted.
+    api.state.inject("getFile", Fault::ServerError(502), 1);
+    let options = to_options(&mut user, jpeg(48, 32, 60), PANEL_EN).await;
+    assert_eq!(api.state.calls("getfile"), 2);
+
+    // The result's sendPhoto answers 429 once: the bot waits what it was told, then delivers.
+    api.state
+        .inject("sendPhoto", Fault::TooManyRequests { retry_after: 1 }, 1);
+    let sends = api.state.calls("sendphoto");
+    let asked = std::time::Instant::now();
+    user.press(&options, "Go");
+    expect(&mut user, EventKind::Photo, "⚡").await;
+    assert!(
+        asked.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(
+        api.state.calls("sendphoto"),
+        sends + 2,
+        "one refused, one delivered"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let results = user
+        .history()
+        .iter()
+        .filter(|e| e.kind == EventKind::Photo && e.text.contains('⚡'))
+        .count();
+    assert_eq!(results, 1, "exactly one result");
+    assert_eq!(engine.requests.lock().unwrap().len(), 1, "painted once");
 }

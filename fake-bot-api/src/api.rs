@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::state::{BOT_ID, Event, EventKind, Inner, State, Webhook, buttons_of};
+use crate::state::{BOT_ID, Event, EventKind, Fault, Inner, State, Webhook, buttons_of};
 
 /// The longest a `getUpdates` call waits server-side, whatever timeout the bot asks for, so a test's
 /// shutdown is never held up by a long poll.
@@ -148,6 +148,16 @@ pub(crate) async fn method(
     }
     let method = method.to_ascii_lowercase();
     *state.lock().calls.entry(method.clone()).or_insert(0) += 1;
+    match state.take_fault(&method) {
+        Some(Fault::TooManyRequests { retry_after }) => {
+            let body = json!({"ok": false, "error_code": 429,
+                "description": format!("Too Many Requests: retry after {retry_after}"),
+                "parameters": {"retry_after": retry_after}});
+            return (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+        }
+        Some(Fault::ServerError(code)) => return bad(code, "Internal Server Error"),
+        None => {}
+    }
     let params = match Params::read(request).await {
         Ok(p) => p,
         Err(e) => return bad(400, &format!("Bad Request: {e}")),

@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{any, get};
 
-pub use state::{BOT_ID, Event, EventKind, State, UserSpec, Webhook};
+pub use state::{BOT_ID, Event, EventKind, Fault, State, UserSpec, Webhook};
 
 /// A running fake server.
 pub struct FakeBotApi {

@@ -105,6 +105,20 @@ pub(crate) struct Inner {
     pub(crate) callbacks: HashMap<String, i64>,
     /// Bot API calls by method name (lowercase), for tests that count requests.
     pub(crate) calls: HashMap<String, u64>,
+    /// Faults to answer the next calls of a method (lowercase) with, first first.
+    pub(crate) faults: HashMap<String, VecDeque<Fault>>,
+}
+
+/// A wrong answer the server gives instead of serving a call, to test the bot's retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 429 Too Many Requests with Telegram's `retry_after` in seconds.
+    TooManyRequests {
+        /// Seconds the client is told to wait.
+        retry_after: u32,
+    },
+    /// A server error with this HTTP status (500, 502, 503...).
+    ServerError(u16),
 }
 
 /// The server's shared state.
@@ -129,6 +143,18 @@ pub struct UserSpec {
 }
 
 impl State {
+    /// Answers the next `times` calls of `method` (case-insensitive) with `fault`.
+    pub fn inject(&self, method: &str, fault: Fault, times: usize) {
+        let mut inner = self.lock();
+        let queue = inner.faults.entry(method.to_ascii_lowercase()).or_default();
+        queue.extend(std::iter::repeat_n(fault, times));
+    }
+
+    /// The fault to answer this call of `method` with, if one is queued.
+    pub(crate) fn take_fault(&self, method: &str) -> Option<Fault> {
+        self.lock().faults.get_mut(method)?.pop_front()
+    }
+
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
