@@ -73,6 +73,10 @@ pub fn run(args: CompareArgs) -> Result<(), Failure> {
         cpu.int8_arithmetic(),
     );
     let mut values = Vec::new();
+    let bar = indicatif::ProgressBar::new((photos.len() * styles.len()) as u64).with_style(
+        indicatif::ProgressStyle::with_template("comparing {bar:30} {pos}/{len} pairs {elapsed}")
+            .expect("valid template"),
+    );
     for (style_name, style) in &styles {
         let ours_stats = ours.style_stats(style)?;
         let reference_stats = reference.style_stats(style)?;
@@ -81,9 +85,11 @@ pub fn run(args: CompareArgs) -> Result<(), Failure> {
             let b = reference.transfer(photo, &reference_stats, 1.0)?;
             let p = images::psnr(&a, &b);
             values.push(p);
+            bar.inc(1);
             let _ = writeln!(table, "| {photo_name} | {style_name} | {p:.2} |");
         }
     }
+    bar.finish_and_clear();
     let mean = values.iter().sum::<f64>() / values.len() as f64;
     let worst = values.iter().copied().fold(f64::INFINITY, f64::min);
     let _ = writeln!(

@@ -2,6 +2,7 @@
 //! instruction sets that matter to ONNX Runtime's int8 kernels and to libtorch's bf16 path, and
 //! which integer arithmetic the fast model's int8 bundle will run with (see `stylegram_onnx::u8s8`).
 use std::fmt;
+use std::sync::OnceLock;
 
 /// The instruction sets that decide how int8 and bf16 work runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,14 +28,19 @@ pub struct CpuFeatures {
 }
 
 impl CpuFeatures {
-    /// This machine's CPU.
+    /// This machine's CPU (`/proc/cpuinfo` is read once per process).
     pub fn detect() -> CpuFeatures {
-        std::fs::read_to_string("/proc/cpuinfo")
-            .map(|text| CpuFeatures::parse(&text))
-            .unwrap_or_else(|_| CpuFeatures {
-                model: "unknown".into(),
-                ..CpuFeatures::default()
+        static DETECTED: OnceLock<CpuFeatures> = OnceLock::new();
+        DETECTED
+            .get_or_init(|| {
+                std::fs::read_to_string("/proc/cpuinfo")
+                    .map(|text| CpuFeatures::parse(&text))
+                    .unwrap_or_else(|_| CpuFeatures {
+                        model: "unknown".into(),
+                        ..CpuFeatures::default()
+                    })
             })
+            .clone()
     }
 
     /// The first processor's entry of a `/proc/cpuinfo` text.
