@@ -1,27 +1,32 @@
-//! The bot's shared context: the engine, the queue, the stores and the statistics, and the helpers
-//! every handler and worker uses (language, file downloads).
-use std::sync::Arc;
+//! The bot's shared context: the engine, the way out to Telegram, the queue, the stores and the
+//! statistics, and the helpers every handler and worker uses (language, file downloads).
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use stylegram_engine::{Engine, PaintingInfo};
-use teloxide::net::Download;
-use teloxide::prelude::*;
-use teloxide::types::{FileId, User};
+use teloxide::types::User;
 
 use crate::config::Config;
-use crate::delivery;
+use crate::delivery::{CallError, Telegram};
 use crate::i18n::{Lang, Msg};
 use crate::jobs::JobStore;
+use crate::queue::Ticket;
 use crate::settings::SettingsStore;
 use crate::stats::Stats;
 use crate::store::Bounded;
 
 /// Bytes of downloaded files kept in memory.
 const FILE_CACHE_BYTES: usize = 256 << 20;
+/// How long a downloaded picture stays in memory (for follow-ups); later it is downloaded again.
+pub const PICTURE_KEEP: Duration = Duration::from_secs(3600);
 
 /// Everything the handlers and workers share.
 pub struct App {
     /// The style-transfer engines.
     pub engine: Arc<dyn Engine>,
+    /// The one way out to the Bot API.
+    pub telegram: Telegram,
     /// The gallery's paintings, in order.
     pub paintings: Vec<PaintingInfo>,
     /// The job queue and the finished results.
@@ -36,6 +41,8 @@ pub struct App {
     pub galleries: Bounded<Vec<u8>>,
     /// Held while a gallery page is drawn.
     pub drawing_gallery: tokio::sync::Mutex<()>,
+    /// Jobs this process is painting, by id (stopped on shutdown).
+    pub running: Mutex<HashMap<u64, Arc<Ticket>>>,
     /// Pictures checked at once: a burst of uploads decodes a few at a time, not all at once
     /// (each decoded picture can take up to 150 MB).
     checking: tokio::sync::Semaphore,
@@ -50,7 +57,7 @@ pub enum FileProblem {
     TooLarge,
     /// Not a picture we can read (with the engine's reason).
     NotAnImage(String),
-    /// The Bot API failed.
+    /// The Bot API failed (after its retries).
     Transport(String),
 }
 
@@ -66,9 +73,11 @@ impl FileProblem {
 }
 
 impl App {
-    /// A context around `engine`, with jobs and settings where `jobs` and `settings` keep them.
+    /// A context around `engine`, talking to Telegram through `telegram`, with jobs and settings
+    /// where `jobs` and `settings` keep them.
     pub fn new(
         engine: Arc<dyn Engine>,
+        telegram: Telegram,
         jobs: Arc<dyn JobStore>,
         settings: SettingsStore,
         config: Config,
@@ -76,10 +85,12 @@ impl App {
         App {
             paintings: engine.paintings(),
             engine,
+            telegram,
             jobs,
             stats: Stats::default(),
             settings,
-            files: Bounded::new(FILE_CACHE_BYTES),
+            files: Bounded::new(FILE_CACHE_BYTES).with_max_age(PICTURE_KEEP),
+            running: Mutex::new(HashMap::new()),
             galleries: Bounded::new(16 << 20),
             drawing_gallery: tokio::sync::Mutex::new(()),
             checking: tokio::sync::Semaphore::new(
@@ -118,7 +129,6 @@ impl App {
     /// process kept it, or downloaded), refusing files over the limit before downloading them.
     pub async fn file_bytes(
         &self,
-        bot: &Bot,
         file_id: &str,
         declared_size: Option<u64>,
     ) -> Result<Arc<Vec<u8>>, FileProblem> {
@@ -134,27 +144,15 @@ impl App {
         if declared_size.is_some_and(|s| s > limit) {
             return Err(FileProblem::TooLarge);
         }
-        let deadline = self.config.delivery_deadline();
-        let file = delivery::with_retries("getFile", deadline, delivery::classify, || {
-            bot.get_file(FileId(file_id.to_owned())).into_future()
-        })
-        .await
-        .map_err(|e| FileProblem::Transport(e.to_string()))?;
-        if u64::from(file.size) > limit && file.size != u32::MAX {
-            return Err(FileProblem::TooLarge);
-        }
-        let bytes = delivery::with_retries(
-            "download",
-            deadline,
-            delivery::classify_download,
-            || async {
-                let mut bytes = Vec::new();
-                bot.download_file(&file.path, &mut bytes).await?;
-                Ok(bytes)
-            },
-        )
-        .await
-        .map_err(|e| FileProblem::Transport(e.to_string()))?;
+        let bytes = match self.telegram.file(file_id, limit).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(FileProblem::TooLarge),
+            // Telegram serves files up to 20 MB; it says so for bigger ones.
+            Err(CallError::Refused(e)) if e.to_string().contains("too big") => {
+                return Err(FileProblem::TooLarge);
+            }
+            Err(e) => return Err(FileProblem::Transport(e.to_string())),
+        };
         if bytes.len() as u64 > limit {
             return Err(FileProblem::TooLarge);
         }
@@ -164,14 +162,22 @@ impl App {
         Ok(bytes)
     }
 
+    /// Forgets a job's pictures once it is over (delivered, given up, cancelled): they are not kept
+    /// in this process or in Redis; a follow-up downloads them again.
+    pub async fn forget_pictures(&self, file_ids: impl IntoIterator<Item = &str>) {
+        for id in file_ids {
+            self.files.remove(id);
+            self.jobs.forget_picture(id).await;
+        }
+    }
+
     /// Downloads a user's picture and checks that the engine can read it.
     pub async fn checked_image(
         &self,
-        bot: &Bot,
         file_id: &str,
         declared_size: Option<u64>,
     ) -> Result<(), FileProblem> {
-        let bytes = self.file_bytes(bot, file_id, declared_size).await?;
+        let bytes = self.file_bytes(file_id, declared_size).await?;
         let _turn = self
             .checking
             .acquire()

@@ -10,7 +10,7 @@ use teloxide::Bot;
 pub struct Config {
     /// Bot token from @BotFather.
     #[arg(long, env = "TELOXIDE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    pub token: Option<Token>,
     /// Bot API server URL (point it at the fake server for local demos and tests).
     #[arg(long, env = "TELOXIDE_API_URL")]
     pub api_url: Option<url::Url>,
@@ -94,6 +94,43 @@ pub struct Config {
         default_value_t = 300
     )]
     pub delivery_deadline_seconds: u64,
+    /// Seconds one Bot API call may take before it counts as a timeout (and is retried); more than
+    /// the 10 s long poll.
+    #[arg(long, env = "STYLEGRAM_API_TIMEOUT_SECONDS", default_value_t = 17)]
+    pub api_timeout_seconds: u64,
+    /// Folder where finished results wait until Telegram has taken them (in-process mode), so a
+    /// restarted bot still delivers them [default: spool under STYLEGRAM_HOME, or
+    /// ~/.cache/stylegram/spool].
+    #[arg(long = "spool", env = "STYLEGRAM_SPOOL")]
+    pub spool_dir: Option<PathBuf>,
+    /// Seconds running jobs are given to finish after SIGTERM or Ctrl-C; then quality jobs are
+    /// stopped (put back on the queue in Redis mode, their users told in-process).
+    #[arg(long, env = "STYLEGRAM_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
+    pub shutdown_grace_seconds: u64,
+}
+
+/// The bot token: never printed, in logs or in `Debug` output (request URLs carry it).
+#[derive(Clone)]
+pub struct Token(String);
+
+impl std::str::FromStr for Token {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Token(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(redacted)")
+    }
+}
+
+impl Token {
+    /// The token itself, for the Bot API client only.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
 }
 
 impl Config {
@@ -104,7 +141,12 @@ impl Config {
 
     /// A Bot API client for this configuration.
     pub fn bot(&self) -> Bot {
-        let bot = Bot::new(self.token.clone().unwrap_or_default());
+        let token = self.token.as_ref().map_or("", Token::secret);
+        let client = teloxide::net::default_reqwest_settings()
+            .timeout(std::time::Duration::from_secs(self.api_timeout_seconds))
+            .build()
+            .unwrap_or_default();
+        let bot = Bot::with_client(token, client);
         match &self.api_url {
             Some(url) => bot.set_api_url(url.clone()),
             None => bot,
@@ -120,7 +162,7 @@ impl Config {
 
     /// Checks settings that would otherwise fail later; the message says what to fix.
     pub fn check(&self) -> Result<(), String> {
-        if self.token.as_deref().is_none_or(str::is_empty) {
+        if self.token.as_ref().is_none_or(|t| t.secret().is_empty()) {
             return Err(
                 "TELOXIDE_TOKEN is not set; get a token from @BotFather and run `TELOXIDE_TOKEN=... make run`"
                     .into(),
@@ -160,6 +202,11 @@ impl Config {
                 ));
             }
         }
+        if self.api_timeout_seconds <= 10 {
+            return Err(
+                "STYLEGRAM_API_TIMEOUT_SECONDS must be more than 10 (the long poll's wait)".into(),
+            );
+        }
         if self.worker_lease_seconds < 3 {
             return Err("STYLEGRAM_WORKER_LEASE_SECONDS must be at least 3".into());
         }
@@ -183,6 +230,25 @@ impl Config {
                 .unwrap_or_else(|_| "host".into());
             format!("worker-{host}-{}", std::process::id())
         })
+    }
+
+    /// Where undelivered results wait: `--spool`, else `spool` under `STYLEGRAM_HOME`, else under
+    /// `~/.cache/stylegram`.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.spool_dir.clone().unwrap_or_else(|| {
+            let home = std::env::var_os("STYLEGRAM_HOME")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/stylegram"))
+                })
+                .unwrap_or_else(std::env::temp_dir);
+            home.join("spool")
+        })
+    }
+
+    /// How long running jobs are given to finish on shutdown.
+    pub fn shutdown_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.shutdown_grace_seconds)
     }
 
     /// The largest accepted file in bytes.

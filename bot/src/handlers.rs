@@ -74,7 +74,25 @@ pub fn tree() -> UpdateHandler<anyhow::Error> {
         .branch(dptree::case![State::ChoosingMix { draft }].endpoint(choosing_mix))
         .branch(dptree::case![State::Options { draft }].endpoint(options))
         .endpoint(out_of_date);
-    dptree::entry().branch(messages).branch(callbacks)
+    dptree::entry()
+        // A user who writes or presses a button can be reached again, even if they blocked the bot
+        // before.
+        .inspect(|update: Update, app: Arc<App>| {
+            if let Some(user) = update.from() {
+                app.telegram.reachable(ChatId(user.id.0 as i64));
+            }
+        })
+        .branch(messages)
+        .branch(callbacks)
+}
+
+/// Sends `words` to `chat`: an answer to the user, which must get through.
+async fn say(app: &App, chat: ChatId, words: impl Into<String>) -> HandlerResult {
+    let words = words.into();
+    app.telegram
+        .must("message", chat, |api| api.send_message(chat, words.clone()))
+        .await?;
+    Ok(())
 }
 
 async fn set(dialogue: &Dlg, state: State) -> HandlerResult {
@@ -84,13 +102,7 @@ async fn set(dialogue: &Dlg, state: State) -> HandlerResult {
         .map_err(|e| anyhow::anyhow!("dialogue storage: {e}"))
 }
 
-async fn command(
-    bot: Bot,
-    msg: Message,
-    cmd: Command,
-    dialogue: Dlg,
-    app: Arc<App>,
-) -> HandlerResult {
+async fn command(msg: Message, cmd: Command, dialogue: Dlg, app: Arc<App>) -> HandlerResult {
     let Some(user) = msg.from.as_ref() else {
         return Ok(());
     };
@@ -102,7 +114,7 @@ async fn command(
     );
     if admin_only && !app.is_admin(user.id.0) {
         tracing::info!(user = user.id.0, "operator command refused: {cmd:?}");
-        bot.send_message(chat, text(lang, Msg::AdminOnly)).await?;
+        say(&app, chat, text(lang, Msg::AdminOnly)).await?;
         return Ok(());
     }
     let reply = match cmd {
@@ -118,13 +130,16 @@ async fn command(
         }
         Command::Cancel => {
             set(&dialogue, State::Idle).await?;
-            cancel(&bot, &app, user.id.0, lang).await;
+            cancel(&app, user.id.0, lang).await;
             return Ok(());
         }
         Command::Settings => {
             let settings = app.settings.get(user.id.0).await;
-            bot.send_message(chat, ui::settings_text(&settings, lang))
-                .reply_markup(ui::settings_keyboard(&settings, lang))
+            app.telegram
+                .must("settings", chat, |api| {
+                    api.send_message(chat, ui::settings_text(&settings, lang))
+                        .reply_markup(ui::settings_keyboard(&settings, lang))
+                })
                 .await?;
             return Ok(());
         }
@@ -163,8 +178,7 @@ async fn command(
         }
         Command::Stats => crate::ops::stats_text(&app).await,
     };
-    bot.send_message(chat, reply).await?;
-    Ok(())
+    say(&app, chat, reply).await
 }
 
 fn active_model(app: &App) -> String {
@@ -195,33 +209,28 @@ fn models_text(app: &App) -> String {
     format!("Models:\n{}", lines.join("\n"))
 }
 
-async fn cancel(bot: &Bot, app: &App, user: u64, lang: Lang) {
+async fn cancel(app: &App, user: u64, lang: Lang) {
     let chat = ChatId(user as i64);
-    let cancelled = match app.jobs.cancel(user).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(user, "cannot cancel: {e:#}");
-            let _ = bot.send_message(chat, text(lang, Msg::Failed)).await;
-            return;
-        }
-    };
-    match cancelled {
-        Cancelled::Waiting(job) => {
+    let answer = match app.jobs.cancel(user).await {
+        Ok(Cancelled::Waiting(job)) => {
             if let Some(status) = job.status_message {
-                let _ = bot
-                    .edit_message_text(chat, MessageId(status), text(lang, Msg::Cancelled))
+                app.telegram
+                    .may_drop("status", chat, |api| {
+                        api.edit_message_text(chat, MessageId(status), text(lang, Msg::Cancelled))
+                    })
                     .await;
             }
-            let _ = bot.send_message(chat, text(lang, Msg::Cancelled)).await;
+            Msg::Cancelled
         }
-        Cancelled::Running(_) => {
-            let _ = bot.send_message(chat, text(lang, Msg::Cancelled)).await;
+        Ok(Cancelled::Running(_)) => Msg::Cancelled,
+        Ok(Cancelled::Nothing) => Msg::NothingToCancel,
+        Err(e) => {
+            tracing::error!(user, "cannot cancel: {e:#}");
+            Msg::Failed
         }
-        Cancelled::Nothing => {
-            let _ = bot
-                .send_message(chat, text(lang, Msg::NothingToCancel))
-                .await;
-        }
+    };
+    if let Err(e) = say(app, chat, text(lang, answer)).await {
+        tracing::warn!(user, "cannot answer /cancel: {e:#}");
     }
 }
 
@@ -255,13 +264,7 @@ fn picture(msg: &Message) -> Option<Result<(String, u64), FileProblem>> {
     Some(Ok((doc.file.id.0.clone(), u64::from(doc.file.size))))
 }
 
-async fn message(
-    bot: Bot,
-    msg: Message,
-    dialogue: Dlg,
-    state: State,
-    app: Arc<App>,
-) -> HandlerResult {
+async fn message(msg: Message, dialogue: Dlg, state: State, app: Arc<App>) -> HandlerResult {
     let Some(user) = msg.from.as_ref() else {
         return Ok(());
     };
@@ -276,21 +279,19 @@ async fn message(
                 State::ChoosingMix { .. } => Msg::SendMixPicture,
                 State::Idle | State::Options { .. } => Msg::SendPhotoFirst,
             };
-            bot.send_message(chat, text(lang, hint)).await?;
+            say(&app, chat, text(lang, hint)).await?;
             return Ok(());
         }
         Some(Err(problem)) => {
             tracing::info!(user = user.id.0, "file refused: {problem:?}");
-            bot.send_message(chat, text(lang, problem.message()))
-                .await?;
+            say(&app, chat, text(lang, problem.message())).await?;
             return Ok(());
         }
-        Some(Ok((id, size))) => match app.checked_image(&bot, &id, Some(size)).await {
+        Some(Ok((id, size))) => match app.checked_image(&id, Some(size)).await {
             Ok(()) => id,
             Err(problem) => {
                 tracing::info!(user = user.id.0, "picture refused: {problem:?}");
-                bot.send_message(chat, text(lang, problem.message()))
-                    .await?;
+                say(&app, chat, text(lang, problem.message())).await?;
                 return Ok(());
             }
         },
@@ -298,16 +299,16 @@ async fn message(
     match state {
         State::ChoosingStyle { mut draft } | State::AwaitingStylePicture { mut draft } => {
             draft.style = Some(StyleChoice::Picture(file));
-            show_options(&bot, &app, chat, lang, &dialogue, draft).await
+            show_options(&app, chat, lang, &dialogue, draft).await
         }
         State::ChoosingMix { mut draft } => {
             draft.mix = Some(StyleChoice::Picture(file));
-            show_options(&bot, &app, chat, lang, &dialogue, draft).await
+            show_options(&app, chat, lang, &dialogue, draft).await
         }
         State::Idle | State::Options { .. } => {
             let draft = Draft::new(file, &app.settings.get(user.id.0).await);
             set(&dialogue, State::ChoosingStyle { draft }).await?;
-            send_gallery(&bot, &app, chat, lang, Msg::ChooseStyle).await
+            send_gallery(&app, chat, lang, Msg::ChooseStyle).await
         }
     }
 }
@@ -333,51 +334,54 @@ async fn gallery_picture(app: &Arc<App>, page: usize) -> anyhow::Result<Vec<u8>>
     Ok(picture.jpeg)
 }
 
-async fn send_gallery(
-    bot: &Bot,
-    app: &Arc<App>,
-    chat: ChatId,
-    lang: Lang,
-    caption: Msg,
-) -> HandlerResult {
+async fn send_gallery(app: &Arc<App>, chat: ChatId, lang: Lang, caption: Msg) -> HandlerResult {
     let jpeg = gallery_picture(app, 0).await?;
-    bot.send_photo(chat, InputFile::memory(jpeg).file_name("styles.jpg"))
-        .caption(text(lang, caption))
-        .reply_markup(ui::gallery_keyboard(app, 0, lang))
+    app.telegram
+        .must("gallery", chat, |api| {
+            api.send_photo(
+                chat,
+                InputFile::memory(jpeg.clone()).file_name("styles.jpg"),
+            )
+            .caption(text(lang, caption))
+            .reply_markup(ui::gallery_keyboard(app, 0, lang))
+        })
         .await?;
     Ok(())
 }
 
 async fn show_options(
-    bot: &Bot,
     app: &App,
     chat: ChatId,
     lang: Lang,
     dialogue: &Dlg,
     draft: Draft,
 ) -> HandlerResult {
-    bot.send_message(chat, ui::options_text(app, &draft, lang))
-        .reply_markup(ui::options_keyboard(&draft, lang))
+    app.telegram
+        .must("options", chat, |api| {
+            api.send_message(chat, ui::options_text(app, &draft, lang))
+                .reply_markup(ui::options_keyboard(&draft, lang))
+        })
         .await?;
     set(dialogue, State::Options { draft }).await
 }
 
-async fn edit_options(bot: &Bot, app: &App, at: (ChatId, MessageId), lang: Lang, draft: &Draft) {
-    let _ = bot
-        .edit_message_text(at.0, at.1, ui::options_text(app, draft, lang))
-        .reply_markup(ui::options_keyboard(draft, lang))
+/// Shows the changed options in their panel ("message not modified" is fine).
+async fn edit_options(app: &App, at: (ChatId, MessageId), lang: Lang, draft: &Draft) {
+    let edited = app
+        .telegram
+        .must("options", at.0, |api| {
+            api.edit_message_text(at.0, at.1, ui::options_text(app, draft, lang))
+                .reply_markup(ui::options_keyboard(draft, lang))
+        })
         .await;
+    if let Err(e) = edited {
+        tracing::debug!("options panel not edited: {e}");
+    }
 }
 
 /// Queues `draft` for `user`, with a status message for quality jobs and for fast jobs that must
 /// wait. Returns the message for the button's answer, if any.
-async fn submit(
-    bot: &Bot,
-    app: &App,
-    user: u64,
-    lang: Lang,
-    draft: Draft,
-) -> anyhow::Result<Option<Msg>> {
+async fn submit(app: &App, user: u64, lang: Lang, draft: Draft) -> anyhow::Result<Option<Msg>> {
     let chat = ChatId(user as i64);
     let mode = draft.mode;
     // The pictures were downloaded and checked here: whoever paints the job reads these bytes.
@@ -406,9 +410,12 @@ async fn submit(
     let must_wait = waiting + running >= workers;
     let status_message = if mode == Mode::Quality || must_wait {
         let position = (waiting + running + 1).saturating_sub(workers);
-        let m = bot
-            .send_message(chat, ui::queued_text(lang, position))
-            .reply_markup(ui::cancel_keyboard(lang))
+        let m = app
+            .telegram
+            .must("status", chat, |api| {
+                api.send_message(chat, ui::queued_text(lang, position))
+                    .reply_markup(ui::cancel_keyboard(lang))
+            })
             .await?;
         Some(m.id.0)
     } else {
@@ -434,12 +441,13 @@ async fn submit(
     };
     match status_message {
         Some(id) => {
-            bot.edit_message_text(chat, MessageId(id), text(lang, refusal))
+            app.telegram
+                .must("status", chat, |api| {
+                    api.edit_message_text(chat, MessageId(id), text(lang, refusal))
+                })
                 .await?;
         }
-        None => {
-            bot.send_message(chat, text(lang, refusal)).await?;
-        }
+        None => say(app, chat, text(lang, refusal)).await?,
     }
     Ok(Some(refusal))
 }
@@ -469,12 +477,16 @@ impl Press {
     }
 
     /// Answers the press (Telegram stops the button's spinner), with `msg` shown if given.
-    async fn answer(&self, bot: &Bot, msg: Option<Msg>) -> HandlerResult {
-        let mut reply = bot.answer_callback_query(self.query.id.clone());
-        if let Some(msg) = msg {
-            reply = reply.text(text(self.lang, msg));
-        }
-        reply.await?;
+    async fn answer(&self, app: &App, msg: Option<Msg>) -> HandlerResult {
+        app.telegram
+            .must("answer", self.chat, |api| {
+                let reply = api.answer_callback_query(self.query.id.clone());
+                match msg {
+                    Some(msg) => reply.text(text(self.lang, msg)),
+                    None => reply,
+                }
+            })
+            .await?;
         Ok(())
     }
 }
@@ -490,17 +502,15 @@ impl Action {
 }
 
 /// Cancel, a result's follow-up buttons and /settings changes: the same in every state.
-async fn in_any_state(bot: Bot, press: Press, dialogue: Dlg, app: Arc<App>) -> HandlerResult {
+async fn in_any_state(press: Press, dialogue: Dlg, app: Arc<App>) -> HandlerResult {
     let (user, lang) = (press.user, press.lang);
     let answer = match press.action.clone() {
         Action::Cancel => {
             set(&dialogue, State::Idle).await?;
-            cancel(&bot, &app, user, lang).await;
+            cancel(&app, user, lang).await;
             None
         }
-        Action::Result(id, follow) => {
-            follow_up(&bot, &app, &dialogue, user, lang, id, follow).await?
-        }
+        Action::Result(id, follow) => follow_up(&app, &dialogue, user, lang, id, follow).await?,
         Action::Setting(change) => {
             let settings = app
                 .settings
@@ -513,16 +523,22 @@ async fn in_any_state(bot: Bot, press: Press, dialogue: Dlg, app: Arc<App>) -> H
                 .await;
             let lang = settings.lang.unwrap_or(lang);
             if let Some((c, m)) = press.at {
-                let _ = bot
-                    .edit_message_text(c, m, ui::settings_text(&settings, lang))
-                    .reply_markup(ui::settings_keyboard(&settings, lang))
+                let edited = app
+                    .telegram
+                    .must("settings", c, |api| {
+                        api.edit_message_text(c, m, ui::settings_text(&settings, lang))
+                            .reply_markup(ui::settings_keyboard(&settings, lang))
+                    })
                     .await;
+                if let Err(e) = edited {
+                    tracing::debug!("settings panel not edited: {e}");
+                }
             }
             Some(Msg::Saved)
         }
         _ => Some(Msg::Expired),
     };
-    press.answer(&bot, answer).await
+    press.answer(&app, answer).await
 }
 
 /// Which of the draft's styles a painting picked from the gallery becomes.
@@ -537,7 +553,6 @@ enum Slot {
 /// A press on the gallery: turn its pages, pick a painting for `slot`, or ask to send one's own
 /// picture (which moves the dialogue on only from `ChoosingStyle`, `own_moves_on`).
 async fn gallery_press(
-    bot: Bot,
     press: Press,
     dialogue: Dlg,
     app: Arc<App>,
@@ -547,7 +562,7 @@ async fn gallery_press(
 ) -> HandlerResult {
     let answer = match press.action.clone() {
         Action::Page(page) => {
-            turn_gallery_page(&bot, &app, &press, page).await?;
+            turn_gallery_page(&app, &press, page).await?;
             None
         }
         Action::Painting(id) if app.paintings.iter().any(|p| p.id == id) => {
@@ -556,124 +571,108 @@ async fn gallery_press(
                 Slot::Style => draft.style = choice,
                 Slot::Mix => draft.mix = choice,
             }
-            show_options(&bot, &app, press.chat, press.lang, &dialogue, draft).await?;
+            show_options(&app, press.chat, press.lang, &dialogue, draft).await?;
             None
         }
         Action::OwnStyle => {
             if own_moves_on {
                 set(&dialogue, State::AwaitingStylePicture { draft }).await?;
             }
-            bot.send_message(press.chat, text(press.lang, Msg::SendStylePicture))
-                .await?;
+            say(&app, press.chat, text(press.lang, Msg::SendStylePicture)).await?;
             None
         }
         _ => Some(Msg::Expired),
     };
-    press.answer(&bot, answer).await
+    press.answer(&app, answer).await
 }
 
 /// The gallery is shown: turn its pages, pick a painting, or ask to send one's own style.
-async fn choosing_style(
-    bot: Bot,
-    press: Press,
-    dialogue: Dlg,
-    app: Arc<App>,
-    draft: Draft,
-) -> HandlerResult {
-    gallery_press(bot, press, dialogue, app, draft, Slot::Style, true).await
+async fn choosing_style(press: Press, dialogue: Dlg, app: Arc<App>, draft: Draft) -> HandlerResult {
+    gallery_press(press, dialogue, app, draft, Slot::Style, true).await
 }
 
 /// Waiting for the user's style picture: a painting from the gallery still counts.
 async fn awaiting_style_picture(
-    bot: Bot,
     press: Press,
     dialogue: Dlg,
     app: Arc<App>,
     draft: Draft,
 ) -> HandlerResult {
-    gallery_press(bot, press, dialogue, app, draft, Slot::Style, false).await
+    gallery_press(press, dialogue, app, draft, Slot::Style, false).await
 }
 
 /// The gallery is shown again to pick a second style to mix in.
-async fn choosing_mix(
-    bot: Bot,
-    press: Press,
-    dialogue: Dlg,
-    app: Arc<App>,
-    draft: Draft,
-) -> HandlerResult {
-    gallery_press(bot, press, dialogue, app, draft, Slot::Mix, false).await
+async fn choosing_mix(press: Press, dialogue: Dlg, app: Arc<App>, draft: Draft) -> HandlerResult {
+    gallery_press(press, dialogue, app, draft, Slot::Mix, false).await
 }
 
 /// The options panel: mode, strength, colours, a second style, and "Go".
-async fn options(
-    bot: Bot,
-    press: Press,
-    dialogue: Dlg,
-    app: Arc<App>,
-    mut draft: Draft,
-) -> HandlerResult {
+async fn options(press: Press, dialogue: Dlg, app: Arc<App>, mut draft: Draft) -> HandlerResult {
     let (at, lang) = (press.at, press.lang);
     let answer = match press.action.clone() {
         Action::Mode(mode) => {
             draft.mode = mode;
-            change_options(&bot, &app, at, lang, &dialogue, draft).await?;
+            change_options(&app, at, lang, &dialogue, draft).await?;
             None
         }
         Action::Strength(k) => {
             draft.strength = k;
-            change_options(&bot, &app, at, lang, &dialogue, draft).await?;
+            change_options(&app, at, lang, &dialogue, draft).await?;
             None
         }
         Action::Colors => {
             draft.preserve_colors = !draft.preserve_colors;
-            change_options(&bot, &app, at, lang, &dialogue, draft).await?;
+            change_options(&app, at, lang, &dialogue, draft).await?;
             None
         }
         Action::Mix => {
             if draft.mix.take().is_some() {
-                change_options(&bot, &app, at, lang, &dialogue, draft).await?;
+                change_options(&app, at, lang, &dialogue, draft).await?;
             } else {
                 set(&dialogue, State::ChoosingMix { draft }).await?;
-                send_gallery(&bot, &app, press.chat, lang, Msg::SendMixPicture).await?;
+                send_gallery(&app, press.chat, lang, Msg::SendMixPicture).await?;
             }
             None
         }
         Action::Go => {
             if let Some((c, m)) = at {
-                let _ = bot.edit_message_reply_markup(c, m).await;
+                app.telegram
+                    .may_drop("options", c, |api| api.edit_message_reply_markup(c, m))
+                    .await;
             }
             set(&dialogue, State::Idle).await?;
-            submit(&bot, &app, press.user, lang, draft).await?
+            submit(&app, press.user, lang, draft).await?
         }
         _ => Some(Msg::Expired),
     };
-    press.answer(&bot, answer).await
+    press.answer(&app, answer).await
 }
 
 /// A button that does not belong to the chat's state (an old message, or none in progress).
-async fn out_of_date(bot: Bot, press: Press) -> HandlerResult {
-    press.answer(&bot, Some(Msg::Expired)).await
+async fn out_of_date(press: Press, app: Arc<App>) -> HandlerResult {
+    press.answer(&app, Some(Msg::Expired)).await
 }
 
 /// Shows gallery page `page` in the message that carries the pressed button.
-async fn turn_gallery_page(bot: &Bot, app: &Arc<App>, press: &Press, page: usize) -> HandlerResult {
+async fn turn_gallery_page(app: &Arc<App>, press: &Press, page: usize) -> HandlerResult {
     let page = page.min(ui::pages(app) - 1);
     if let Some((c, m)) = press.at {
         let jpeg = gallery_picture(app, page).await?;
-        let media = InputMedia::Photo(
-            InputMediaPhoto::new(InputFile::memory(jpeg).file_name("styles.jpg"))
-                .caption(text(press.lang, Msg::ChooseStyle)),
-        );
-        bot.edit_message_media(c, m, media)
-            .reply_markup(ui::gallery_keyboard(app, page, press.lang))
+        app.telegram
+            .must("gallery", c, |api| {
+                let media = InputMedia::Photo(
+                    InputMediaPhoto::new(InputFile::memory(jpeg.clone()).file_name("styles.jpg"))
+                        .caption(text(press.lang, Msg::ChooseStyle)),
+                );
+                api.edit_message_media(c, m, media)
+                    .reply_markup(ui::gallery_keyboard(app, page, press.lang))
+            })
             .await?;
     }
     Ok(())
 }
 
 async fn change_options(
-    bot: &Bot,
     app: &App,
     at: Option<(ChatId, MessageId)>,
     lang: Lang,
@@ -681,13 +680,12 @@ async fn change_options(
     draft: Draft,
 ) -> HandlerResult {
     if let Some(at) = at {
-        edit_options(bot, app, at, lang, &draft).await;
+        edit_options(app, at, lang, &draft).await;
     }
     set(dialogue, State::Options { draft }).await
 }
 
 async fn follow_up(
-    bot: &Bot,
     app: &Arc<App>,
     dialogue: &Dlg,
     user: u64,
@@ -702,23 +700,25 @@ async fn follow_up(
     let mut draft = done.draft.clone();
     match follow {
         FollowUp::AsFile => {
-            bot.send_document(
-                chat,
-                InputFile::memory(done.jpeg.clone()).file_name(format!("stylegram-{id}.jpg")),
-            )
-            .await?;
+            app.telegram
+                .must("document", chat, |api| {
+                    let file = InputFile::memory(done.jpeg.clone())
+                        .file_name(format!("stylegram-{id}.jpg"));
+                    api.send_document(chat, file)
+                })
+                .await?;
             return Ok(None);
         }
         FollowUp::Another => {
             draft.style = None;
             draft.mix = None;
             set(dialogue, State::ChoosingStyle { draft }).await?;
-            send_gallery(bot, app, chat, done.lang, Msg::ChooseStyle).await?;
+            send_gallery(app, chat, done.lang, Msg::ChooseStyle).await?;
             return Ok(None);
         }
         FollowUp::Stronger => draft.strength = draft.strength.stronger(),
         FollowUp::Weaker => draft.strength = draft.strength.weaker(),
         FollowUp::Quality => draft.mode = Mode::Quality,
     }
-    submit(bot, app, user, lang, draft).await
+    submit(app, user, lang, draft).await
 }

@@ -82,6 +82,10 @@ pub enum Msg {
     Settings,
     /// Saved settings.
     Saved,
+    /// The bot stopped (restart) before or while painting the user's job.
+    Interrupted,
+    /// Telegram did not take the result before the delivery deadline.
+    Undeliverable,
 }
 
 /// The phrase `msg` in `lang`.
@@ -151,6 +155,14 @@ pub fn text(lang: Lang, msg: Msg) -> &'static str {
             "Ваши настройки по умолчанию:",
         ),
         Saved => lang.pick("Saved.", "Сохранено."),
+        Interrupted => lang.pick(
+            "The bot is restarting, so this picture was stopped. Please send the photo again in a minute.",
+            "Бот перезапускается, и эта картинка остановлена. Пришлите фото ещё раз через минуту.",
+        ),
+        Undeliverable => lang.pick(
+            "Sorry, Telegram did not accept your finished picture in time. Please send the photo again.",
+            "Извините, Telegram не принял готовую картинку вовремя. Пришлите фото ещё раз.",
+        ),
     }
 }
 

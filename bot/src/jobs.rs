@@ -7,12 +7,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use stylegram_engine::Mode;
 
+use crate::delivery::Spool;
 use crate::queue::{Admission, Cancelled, Job, Queue, Ticket};
 use crate::redis_queue::{RedisQueue, WorkerInfo};
 use crate::store::{Bounded, Finished};
 
 /// Bytes of finished results kept in memory for their buttons.
 const RESULT_CACHE_BYTES: usize = 256 << 20;
+/// How long a finished result stays available for its buttons (as in Redis).
+pub const RESULT_KEEP: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 /// The job queue and the finished results.
 #[async_trait]
@@ -31,11 +34,20 @@ pub trait JobStore: Send + Sync {
     async fn release(&self, ticket: &Ticket);
     /// Whether this process may send job `id`'s result (never twice).
     async fn claim_delivery(&self, id: u64) -> bool;
-    /// Keeps job `id`'s result for its buttons, before it is sent: a button pressed the moment the
-    /// picture arrives finds it.
+    /// Keeps job `id`'s result until it is delivered (in the spool, or in Redis), and for its
+    /// buttons; done before it is sent, so a button pressed the moment the picture arrives finds it.
     async fn keep_result(&self, id: u64, finished: Finished);
-    /// Records that job `id`'s result was sent.
+    /// Records that job `id`'s result was sent, or given up: it is no longer waiting.
     async fn delivered(&self, id: u64);
+    /// Results kept by an earlier run of this process and never delivered (the spool).
+    async fn undelivered(&self) -> Vec<(u64, Finished)> {
+        Vec::new()
+    }
+    /// Job `id`'s result, when it was painted by an earlier attempt and not yet sent (a worker
+    /// that stopped between painting and delivering).
+    async fn undelivered_result(&self, _id: u64) -> Option<Finished> {
+        None
+    }
     /// A finished result, while it is kept.
     async fn result(&self, id: u64) -> anyhow::Result<Option<Arc<Finished>>>;
     /// Keeps a user's checked picture (by Telegram file id) where the process that paints its job
@@ -45,6 +57,8 @@ pub trait JobStore: Send + Sync {
     async fn picture(&self, _file_id: &str) -> Option<Arc<Vec<u8>>> {
         None
     }
+    /// Forgets pictures kept by [`JobStore::keep_picture`] (their job is over).
+    async fn forget_picture(&self, _file_id: &str) {}
     /// Remembers job `id`'s preview message for whoever delivers its result. By default nothing:
     /// one process sees the whole job.
     async fn set_preview(&self, _id: u64, _message: i32) {}
@@ -63,18 +77,22 @@ pub trait JobStore: Send + Sync {
     }
 }
 
-/// Jobs painted by this process's own workers; results kept in memory.
+/// Jobs painted by this process's own workers; results kept in memory for their buttons, and in
+/// the spool until they are delivered.
 pub struct LocalJobs {
     queue: Queue,
     results: Bounded<Finished>,
+    spool: Option<Spool>,
 }
 
 impl LocalJobs {
-    /// An in-process queue allowing each user `per_hour` jobs an hour.
-    pub fn new(per_hour: usize) -> Self {
+    /// An in-process queue allowing each user `per_hour` jobs an hour, spooling undelivered
+    /// results in `spool` (none: they are kept in memory only, and lost with the process).
+    pub fn new(per_hour: usize, spool: Option<Spool>) -> Self {
         LocalJobs {
             queue: Queue::new(per_hour),
-            results: Bounded::new(RESULT_CACHE_BYTES),
+            results: Bounded::new(RESULT_CACHE_BYTES).with_max_age(RESULT_KEEP),
+            spool,
         }
     }
 
@@ -115,12 +133,28 @@ impl JobStore for LocalJobs {
     }
 
     async fn keep_result(&self, id: u64, finished: Finished) {
+        if let Some(spool) = &self.spool
+            && let Err(e) = spool.keep(id, &finished)
+        {
+            tracing::error!(
+                job = id,
+                "cannot spool the result (kept in memory only): {e}"
+            );
+        }
         let size = finished.jpeg.len();
         self.results
             .insert(id.to_string(), Arc::new(finished), size);
     }
 
-    async fn delivered(&self, _id: u64) {}
+    async fn delivered(&self, id: u64) {
+        if let Some(spool) = &self.spool {
+            spool.remove(id);
+        }
+    }
+
+    async fn undelivered(&self) -> Vec<(u64, Finished)> {
+        self.spool.as_ref().map(Spool::pending).unwrap_or_default()
+    }
 
     async fn result(&self, id: u64) -> anyhow::Result<Option<Arc<Finished>>> {
         Ok(self.results.get(&id.to_string()))
@@ -192,6 +226,19 @@ impl JobStore for RedisQueue {
     async fn keep_picture(&self, file_id: &str, bytes: Arc<Vec<u8>>) {
         if let Err(e) = RedisQueue::keep_picture(self, file_id, &bytes).await {
             tracing::warn!("cannot keep the picture for the workers: {e:#}");
+        }
+    }
+
+    async fn forget_picture(&self, file_id: &str) {
+        if let Err(e) = RedisQueue::forget_picture(self, file_id).await {
+            tracing::warn!("cannot forget a kept picture (it expires anyway): {e:#}");
+        }
+    }
+
+    async fn undelivered_result(&self, id: u64) -> Option<Finished> {
+        match RedisQueue::was_delivered(self, id).await {
+            Ok(false) => RedisQueue::result(self, id).await.ok().flatten(),
+            _ => None,
         }
     }
 

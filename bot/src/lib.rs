@@ -11,9 +11,12 @@ pub mod jobs;
 pub mod ops;
 pub mod outcome;
 pub mod queue;
+pub mod redact;
 pub mod redis_queue;
+pub mod results;
 pub mod session;
 pub mod settings;
+pub mod shutdown;
 pub mod stats;
 pub mod store;
 pub mod ui;
@@ -32,6 +35,9 @@ use teloxide::prelude::*;
 use teloxide::update_listeners::webhooks;
 use teloxide::utils::command::BotCommands;
 
+use tokio_util::task::TaskTracker;
+
+use crate::delivery::{Spool, Telegram};
 use crate::jobs::{JobStore, LocalJobs};
 use crate::redis_queue::RedisQueue;
 use crate::session::State;
@@ -39,18 +45,25 @@ use crate::settings::SettingsStore;
 
 /// Connects to the Bot API (and Redis when configured), then starts the engines (`engine`), the
 /// workers and the health server, and serves updates (long polling, or the webhook when
-/// configured) until Ctrl-C.
+/// configured) until SIGTERM or Ctrl-C; then stops taking updates and drains its jobs (see
+/// [`worker::drain`]).
 pub async fn run(
     config: Config,
     engine: impl FnOnce(&Config) -> anyhow::Result<Arc<dyn Engine>>,
 ) -> anyhow::Result<()> {
+    let stop = shutdown::on_signals();
     let (bot, me) = connect_bot(&config).await?;
+    let telegram = Telegram::new(bot.clone(), config.delivery_deadline());
     // The one place that knows which job store it built: the in-process one gets this
     // process's painters, the Redis one a reader of the worker processes' statistics.
     let (jobs, local, redis, settings, storage): (Arc<dyn JobStore>, _, _, _, _) =
         match &config.redis_url {
             None => {
-                let local = Arc::new(LocalJobs::new(config.jobs_per_hour));
+                let dir = config.spool_dir();
+                let spool = Spool::open(&dir).map_err(|e| {
+                    anyhow::anyhow!("cannot keep undelivered results in {}: {e}", dir.display())
+                })?;
+                let local = Arc::new(LocalJobs::new(config.jobs_per_hour, Some(spool)));
                 (
                     local.clone(),
                     Some(local),
@@ -77,26 +90,34 @@ pub async fn run(
         };
     let storage: Arc<ErasedStorage<State>> = storage;
     let engine = engine(&config)?;
-    let app = Arc::new(app::App::new(engine, jobs, settings, config.clone()));
+    let app = Arc::new(app::App::new(
+        engine,
+        telegram,
+        jobs,
+        settings,
+        config.clone(),
+    ));
     serve_ops(&app).await?;
+    let painters = TaskTracker::new();
     if let Some(local) = &local {
-        worker::spawn_painters(&app, &bot, local);
+        painters.spawn(results::resume(app.clone()));
+        worker::spawn_painters(&app, local, &stop, &painters);
     }
     if let Some(redis) = redis {
         tokio::spawn(worker::read_events(app.clone(), redis));
     }
-    worker::spawn_position_updates(&app, &bot);
+    worker::spawn_position_updates(&app);
     if let Err(e) = bot.set_my_commands(handlers::Command::bot_commands()).await {
         tracing::warn!("cannot set the command list: {e}");
     }
     let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::tree())
-        .dependencies(dptree::deps![app, storage])
+        .dependencies(dptree::deps![app.clone(), storage])
         .default_handler(|_| async {})
         .error_handler(LoggingErrorHandler::with_custom_text(
             "update handler failed",
         ))
-        .enable_ctrlc_handler()
         .build();
+    stop_dispatcher_on(&stop, dispatcher.shutdown_token());
     match &config.webhook_url {
         Some(url) => {
             let mut options = webhooks::Options::new(config.webhook_addr, url.clone());
@@ -119,7 +140,32 @@ pub async fn run(
             dispatcher.dispatch().await;
         }
     }
+    // The dispatcher returns once the stop signal came and the updates in hand were handled.
+    stop.cancel();
+    worker::drain(&app, local.as_deref(), &painters).await;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Stops the dispatcher (no more updates taken) once `stop` is cancelled.
+fn stop_dispatcher_on(
+    stop: &tokio_util::sync::CancellationToken,
+    token: teloxide::dispatching::ShutdownToken,
+) {
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        // The dispatcher may not have started yet: ask until it has.
+        loop {
+            match token.shutdown() {
+                Ok(done) => {
+                    done.await;
+                    return;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
 }
 
 /// A Bot API client that answered `getMe`, with the bot's account.
@@ -159,20 +205,23 @@ async fn connect_redis(config: &Config, me: String) -> anyhow::Result<Arc<RedisQ
 }
 
 /// The `stylegram-bot worker` process (needs `STYLEGRAM_REDIS_URL`): connects to Redis and the
-/// Bot API, starts the engines and the health server, and paints jobs from Redis until Ctrl-C.
+/// Bot API, starts the engines and the health server, and paints jobs from Redis until SIGTERM or
+/// Ctrl-C (then drains, see [`worker_process::serve`]).
 pub async fn run_worker(
     config: Config,
     engine: impl FnOnce(&Config) -> anyhow::Result<Arc<dyn Engine>>,
 ) -> anyhow::Result<()> {
+    let stop = shutdown::on_signals();
     let redis = connect_redis(&config, config.worker_name()).await?;
     let (bot, _) = connect_bot(&config).await?;
     let engine = engine(&config)?;
     let app = Arc::new(app::App::new(
         engine,
+        Telegram::new(bot, config.delivery_deadline()),
         redis.clone(),
         SettingsStore::default(),
         config.clone(),
     ));
     serve_ops(&app).await?;
-    worker_process::serve(app, bot, redis).await
+    worker_process::serve(app, redis, stop).await
 }

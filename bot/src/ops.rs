@@ -98,6 +98,34 @@ pub async fn metrics_text(app: &App) -> String {
             }
         }
     }
+    let counters = app.telegram.counters();
+    out.push_str("# HELP stylegram_api_retries_total Bot API calls tried again, by the fault that came back.\n# TYPE stylegram_api_retries_total counter\n");
+    for (fault, n) in counters.retries() {
+        let _ = writeln!(out, "stylegram_api_retries_total{{fault=\"{fault}\"}} {n}");
+    }
+    for (name, help, counter) in [
+        (
+            "stylegram_api_skipped_total",
+            "Previews and progress edits skipped while Telegram asked the bot to slow down, or failed once.",
+            &counters.skipped,
+        ),
+        (
+            "stylegram_api_gave_up_total",
+            "Calls that had to get through and still failed at the delivery deadline.",
+            &counters.gave_up,
+        ),
+        (
+            "stylegram_chats_gone_total",
+            "Chats that answered blocked or not found; their work was dropped.",
+            &counters.gone,
+        ),
+    ] {
+        let n = counter.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}"
+        );
+    }
     let (o50, o95) = app.stats.overhead();
     out.push_str("# HELP stylegram_overhead_seconds The bot's own seconds per job (no queue, no engine).\n# TYPE stylegram_overhead_seconds summary\n");
     for (q, v) in [("0.5", o50), ("0.95", o95)] {

@@ -14,6 +14,10 @@ pub enum Outcome {
     Failed,
     /// Another worker had already delivered it (a retried job in Redis mode).
     Duplicate,
+    /// The user's chat is gone (they blocked the bot): the job was dropped.
+    Gone,
+    /// Stopped by a shutdown: put back on the queue (Redis) or its user told to resend.
+    Interrupted,
 }
 
 impl Outcome {
@@ -24,6 +28,8 @@ impl Outcome {
             Outcome::Cancelled => "cancelled",
             Outcome::Failed => "failed",
             Outcome::Duplicate => "duplicate",
+            Outcome::Gone => "chat_gone",
+            Outcome::Interrupted => "interrupted",
         }
     }
 }

@@ -46,6 +46,7 @@ pub struct Ticket {
     /// When it was submitted (latency counts from here).
     pub submitted: Instant,
     cancelled: AtomicBool,
+    interrupted: AtomicBool,
 }
 
 impl Ticket {
@@ -55,6 +56,7 @@ impl Ticket {
         Ticket {
             submitted: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
             cancelled: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
             job,
         }
     }
@@ -67,6 +69,17 @@ impl Ticket {
     /// Tells the worker running it to stop.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops the job because this process is shutting down (not because its user asked).
+    pub fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::Relaxed);
+        self.cancel();
+    }
+
+    /// Whether the job was stopped by a shutdown.
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
     }
 
     /// The message showing the job's position and progress, if one was sent.
@@ -121,8 +134,14 @@ pub struct Queue {
 impl Queue {
     /// An empty queue allowing each user `per_hour` jobs an hour.
     pub fn new(per_hour: usize) -> Self {
+        // Ids start at the clock (milliseconds), so that results spooled by an earlier run keep
+        // ids no new job takes.
+        let inner = Inner {
+            next_id: unix_ms(),
+            ..Inner::default()
+        };
         Queue {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(inner),
             ready: [(Mode::Fast, Notify::new()), (Mode::Quality, Notify::new())].into(),
             per_hour,
         }
@@ -219,6 +238,16 @@ impl Queue {
             .get(&mode)
             .map(|lane| lane.iter().map(|t| t.job.clone()).enumerate().collect())
             .unwrap_or_default()
+    }
+
+    /// Empties both lanes (the process is shutting down), freeing their users; returns the jobs.
+    pub fn drain_waiting(&self) -> Vec<Job> {
+        let mut inner = self.lock();
+        let tickets: Vec<Arc<Ticket>> = inner.lanes.values_mut().flat_map(std::mem::take).collect();
+        for ticket in &tickets {
+            inner.active.remove(&ticket.job.user);
+        }
+        tickets.iter().map(|t| t.job.clone()).collect()
     }
 
     /// Jobs waiting and running, per mode.

@@ -19,10 +19,9 @@ use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 use stylegram_engine::Mode;
 
-use crate::i18n::Lang;
 use crate::outcome::{Outcome, mode_name};
 use crate::queue::{Admission, Cancelled, Job, Ticket, unix_ms};
-use crate::session::{Draft, Settings};
+use crate::session::Settings;
 use crate::store::Finished;
 
 /// How long job records, results and delivery marks are kept.
@@ -87,13 +86,6 @@ pub struct ModelOrders {
     pub model: Option<String>,
     /// How many times `/reload` was asked for.
     pub reloads: u64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredResult {
-    user: u64,
-    lang: Lang,
-    draft: Draft,
 }
 
 /// The queue in Redis, as seen by one process (`me`: the bot or a worker).
@@ -302,15 +294,10 @@ impl RedisQueue {
     /// pressed the moment the picture arrives finds it.
     pub async fn keep_result(&self, id: u64, finished: &Finished) -> anyhow::Result<()> {
         let mut c = self.conn().await?;
-        let meta = StoredResult {
-            user: finished.user,
-            lang: finished.lang,
-            draft: finished.draft.clone(),
-        };
         let _: ((), ()) = redis::pipe()
             .set_ex(
                 key(format!("result:{id}")),
-                serde_json::to_string(&meta)?,
+                serde_json::to_string(finished)?,
                 RESULT_KEEP.as_secs(),
             )
             .set_ex(
@@ -336,6 +323,20 @@ impl RedisQueue {
         Ok(())
     }
 
+    /// Forgets a picture kept by [`RedisQueue::keep_picture`] (its job is over).
+    pub async fn forget_picture(&self, file_id: &str) -> anyhow::Result<()> {
+        let mut c = self.conn().await?;
+        let _: () = c.del(key(format!("picture:{file_id}"))).await?;
+        Ok(())
+    }
+
+    /// Whether job `id`'s result was sent.
+    pub async fn was_delivered(&self, id: u64) -> anyhow::Result<bool> {
+        let mut c = self.conn().await?;
+        let mark: Option<String> = c.get(key(format!("delivered:{id}"))).await?;
+        Ok(mark.as_deref() == Some("sent"))
+    }
+
     /// A picture kept by [`RedisQueue::keep_picture`], while it is kept.
     pub async fn picture(&self, file_id: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let mut c = self.conn().await?;
@@ -351,7 +352,7 @@ impl RedisQueue {
         Ok(())
     }
 
-    /// A delivered result, while it is kept.
+    /// A finished result (delivered or not), while it is kept.
     pub async fn result(&self, id: u64) -> anyhow::Result<Option<Finished>> {
         let mut c = self.conn().await?;
         let (meta, jpeg): (Option<String>, Option<Vec<u8>>) = redis::pipe()
@@ -362,13 +363,9 @@ impl RedisQueue {
         let (Some(meta), Some(jpeg)) = (meta, jpeg) else {
             return Ok(None);
         };
-        let meta: StoredResult = serde_json::from_str(&meta)?;
-        Ok(Some(Finished {
-            user: meta.user,
-            lang: meta.lang,
-            draft: meta.draft,
-            jpeg,
-        }))
+        let mut finished: Finished = serde_json::from_str(&meta)?;
+        finished.jpeg = jpeg;
+        Ok(Some(finished))
     }
 
     /// Remembers the preview message a worker sent for job `id`, so a retry can remove it.

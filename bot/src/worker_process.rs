@@ -1,6 +1,8 @@
 //! The `stylegram-bot worker` process (Redis mode): takes jobs from Redis, paints them and answers
 //! the users through the Bot API. It holds a lease in Redis; if it dies, its jobs go back to the
-//! head of their lanes and another worker paints them (see [`crate::redis_queue`]).
+//! head of their lanes and another worker paints them (see [`crate::redis_queue`]). On SIGTERM or
+//! Ctrl-C it stops taking jobs, lets running ones finish within the grace period, and puts the
+//! rest back on the queue.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,19 +10,26 @@ use stylegram_engine::Mode;
 use teloxide::prelude::*;
 use teloxide::types::MessageId;
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::app::App;
 use crate::i18n::{Msg, text};
 use crate::outcome::Outcome;
 use crate::queue::Ticket;
 use crate::redis_queue::{JobEvent, MAX_ATTEMPTS, ModelOrders, RedisQueue, WorkerInfo};
-use crate::worker::run_and_measure;
+use crate::worker::{drain, run_and_measure};
 
 /// How often a running job's cancel flag is read from Redis.
 const CANCEL_POLL: Duration = Duration::from_millis(500);
 
-/// Serves jobs from `redis` until Ctrl-C, then hands this worker's jobs back to the queue.
-pub async fn serve(app: Arc<App>, bot: Bot, redis: Arc<RedisQueue>) -> anyhow::Result<()> {
+/// Serves jobs from `redis` until `stop`, then drains (see [`drain`]) and hands this worker's
+/// unfinished jobs back to the queue.
+pub async fn serve(
+    app: Arc<App>,
+    redis: Arc<RedisQueue>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let requeued = redis.requeue_orphans(true).await?;
     if requeued > 0 {
         tracing::warn!(
@@ -38,24 +47,29 @@ pub async fn serve(app: Arc<App>, bot: Bot, redis: Arc<RedisQueue>) -> anyhow::R
     tokio::spawn(keep_lease(redis.clone(), info));
     let orders = Arc::new(Mutex::new(redis.model_orders().await?));
     orders.lock().await.model = None; // serve what operators last chose, on the first job
+    let tracker = TaskTracker::new();
     for (mode, count) in [
         (Mode::Fast, app.config.fast_workers),
         (Mode::Quality, app.config.quality_workers),
     ] {
         for _ in 0..count {
-            tokio::spawn(take_jobs(
+            tracker.spawn(take_jobs(
                 app.clone(),
-                bot.clone(),
                 redis.clone(),
                 mode,
                 orders.clone(),
+                stop.clone(),
             ));
         }
     }
     tracing::info!(worker = redis.me(), "worker ready, taking jobs from Redis");
-    tokio::signal::ctrl_c().await?;
-    tracing::info!("stopping; this worker's jobs go back to the queue");
-    redis.requeue_orphans(true).await?;
+    stop.cancelled().await;
+    drain(&app, None, &tracker).await;
+    let requeued = redis.requeue_orphans(true).await?;
+    tracing::info!(
+        requeued,
+        "worker stopped; its unfinished jobs are back on the queue"
+    );
     Ok(())
 }
 
@@ -77,12 +91,12 @@ async fn keep_lease(redis: Arc<RedisQueue>, info: WorkerInfo) {
 
 async fn take_jobs(
     app: Arc<App>,
-    bot: Bot,
     redis: Arc<RedisQueue>,
     mode: Mode,
     orders: Arc<Mutex<ModelOrders>>,
+    stop: CancellationToken,
 ) {
-    loop {
+    while !stop.is_cancelled() {
         let (job, attempt) = match redis.take(mode).await {
             Ok(Some(taken)) => taken,
             Ok(None) => continue,
@@ -92,20 +106,28 @@ async fn take_jobs(
                 continue;
             }
         };
+        if stop.is_cancelled() {
+            // Taken as the shutdown began: left in this worker's list, requeued on exit.
+            return;
+        }
         tracing::info!(job = job.id, attempt, worker = redis.me(), "took a job");
         follow_orders(&app, &redis, &orders).await;
         let ticket = Arc::new(Ticket::new(job));
         let event = if attempt > MAX_ATTEMPTS {
-            give_up(&bot, &ticket).await
+            give_up(&app, &ticket).await
         } else {
             if attempt > 1 {
-                remove_old_preview(&bot, &redis, &ticket).await;
+                remove_old_preview(&app, &redis, &ticket).await;
             }
             let watcher = tokio::spawn(watch_cancel(redis.clone(), ticket.clone()));
-            let event = run_and_measure(&app, &bot, &ticket).await;
+            let event = run_and_measure(&app, &ticket).await;
             watcher.abort();
             event
         };
+        if event.outcome == Outcome::Interrupted {
+            // Left in this worker's list: it goes back to the head of its lane on exit.
+            continue;
+        }
         app.jobs.release(&ticket).await;
         app.stats
             .record(mode, event.outcome, event.latency, event.overhead);
@@ -154,15 +176,22 @@ async fn follow_orders(app: &App, redis: &RedisQueue, seen: &Mutex<ModelOrders>)
 }
 
 /// A job that was started too many times (it stops its workers): the user is told, nothing runs.
-async fn give_up(bot: &Bot, ticket: &Ticket) -> JobEvent {
+async fn give_up(app: &App, ticket: &Ticket) -> JobEvent {
     let job = &ticket.job;
     tracing::error!(
         job = job.id,
         "started {MAX_ATTEMPTS} times without finishing; given up"
     );
-    let _ = bot
-        .send_message(ChatId(job.chat), text(job.lang, Msg::Failed))
-        .await;
+    let chat = ChatId(job.chat);
+    if let Err(e) = app
+        .telegram
+        .must("failed", chat, |api| {
+            api.send_message(chat, text(job.lang, Msg::Failed))
+        })
+        .await
+    {
+        tracing::warn!(job = job.id, "cannot tell the user: {e}");
+    }
     JobEvent {
         mode: job.draft.mode,
         outcome: Outcome::Failed,
@@ -172,10 +201,13 @@ async fn give_up(bot: &Bot, ticket: &Ticket) -> JobEvent {
 }
 
 /// Deletes the preview an earlier, interrupted attempt at this job left in the chat.
-async fn remove_old_preview(bot: &Bot, redis: &RedisQueue, ticket: &Ticket) {
+async fn remove_old_preview(app: &App, redis: &RedisQueue, ticket: &Ticket) {
     if let Ok(Some(message)) = redis.take_preview(ticket.job.id).await {
-        let _ = bot
-            .delete_message(ChatId(ticket.job.chat), MessageId(message))
+        let chat = ChatId(ticket.job.chat);
+        app.telegram
+            .may_drop("preview", chat, |api| {
+                api.delete_message(chat, MessageId(message))
+            })
             .await;
     }
 }

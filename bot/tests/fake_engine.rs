@@ -130,6 +130,11 @@ async fn start(engine: Arc<FakeEngine>) -> FakeBotApi {
         #[command(flatten)]
         config: Config,
     }
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let spool =
+        std::env::temp_dir().join(format!("stylegram-fake-engine-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&spool);
     let config = Cli::try_parse_from([
         "stylegram-bot",
         "--token",
@@ -138,6 +143,8 @@ async fn start(engine: Arc<FakeEngine>) -> FakeBotApi {
         &api.url,
         "--http-addr",
         &http.to_string(),
+        "--spool",
+        &spool.to_string_lossy(),
     ])
     .unwrap()
     .config;

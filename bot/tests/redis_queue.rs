@@ -139,12 +139,21 @@ async fn a_dead_workers_job_is_retried_and_delivered_once() {
     );
     let finished = stylegram_bot::store::Finished {
         user: 7,
+        chat: 7,
         lang: Lang::En,
         draft: retried.draft.clone(),
+        caption: "done".into(),
+        status_message: None,
+        finished_ms: 1,
         jpeg: vec![1, 2, 3],
     };
     survivor.keep_result(id, &finished).await.unwrap();
+    assert!(
+        !survivor.was_delivered(id).await.unwrap(),
+        "kept before it is sent: a retry finds it undelivered"
+    );
     survivor.delivered(id).await.unwrap();
+    assert!(survivor.was_delivered(id).await.unwrap());
     assert!(
         !dying.claim_delivery(id).await.unwrap(),
         "never twice once sent"

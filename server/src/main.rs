@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use stylegram_bot::Config;
+use stylegram_bot::redact::Redactor;
 use stylegram_engine::Engine;
 use stylegram_local_engine::{LocalConfig, LocalEngine};
 
@@ -56,12 +57,10 @@ fn local_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let Cli { command, config } = Cli::parse();
+    // Nothing this process prints shows the token, whatever a Bot API server answers.
+    let redactor = Redactor::new(config.token.iter().map(|t| t.secret().to_owned()));
+    redactor.init_logging();
     if let Err(problem) = config.check() {
         eprintln!("stylegram-bot: {problem}");
         return ExitCode::from(2);
@@ -88,7 +87,7 @@ fn main() -> ExitCode {
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("stylegram-bot: {e:#}");
+            eprintln!("stylegram-bot: {}", redactor.clean(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
