@@ -51,7 +51,15 @@ pub async fn run(
     config: Config,
     engine: impl FnOnce(&Config) -> anyhow::Result<Arc<dyn Engine>>,
 ) -> anyhow::Result<()> {
-    let stop = shutdown::on_signals();
+    run_until(config, engine, shutdown::on_signals()).await
+}
+
+/// [`run`], stopping gracefully when `stop` is cancelled instead of on signals.
+pub async fn run_until(
+    config: Config,
+    engine: impl FnOnce(&Config) -> anyhow::Result<Arc<dyn Engine>>,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
     let (bot, me) = connect_bot(&config).await?;
     let telegram = Telegram::new(bot.clone(), config.delivery_deadline());
     // The one place that knows which job store it built: the in-process one gets this

@@ -23,7 +23,8 @@ use crate::session::StyleChoice;
 use crate::store::Finished;
 use crate::ui;
 
-/// How long stopped jobs and unfinished deliveries are waited for once the grace period is over.
+/// The most stopped jobs and unfinished deliveries are waited for once the grace period is over
+/// (no more than the grace period itself).
 const LAST_WAIT: Duration = Duration::from_secs(10);
 
 /// Starts this process's painters over the in-process queue (`app.config`'s worker pools), on
@@ -114,7 +115,7 @@ pub async fn drain(app: &Arc<App>, local: Option<&LocalJobs>, tracker: &TaskTrac
     for ticket in running {
         ticket.interrupt();
     }
-    if tokio::time::timeout(LAST_WAIT, tracker.wait())
+    if tokio::time::timeout(LAST_WAIT.min(grace), tracker.wait())
         .await
         .is_err()
     {

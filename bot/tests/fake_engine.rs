@@ -2,8 +2,12 @@
 //! that records what it is asked, and the fake Bot API. No ONNX Runtime, no libtorch: these tests
 //! are about the conversation, and say exactly what the bot handed the engine.
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use clap::Parser;
 use fake_bot_api::{Event, EventKind, FakeBotApi, FakeUser, Fault};
@@ -32,6 +36,8 @@ struct FakeEngine {
     checked: Mutex<Vec<Vec<u8>>>,
     /// The next `run` fails like this, once.
     fail_next: Mutex<Option<EngineError>>,
+    /// How long each of a quality job's four steps takes.
+    quality_step: Mutex<Duration>,
 }
 
 impl Engine for FakeEngine {
@@ -73,7 +79,9 @@ impl Engine for FakeEngine {
             return Err(e);
         }
         if request.mode == Mode::Quality {
+            let pause = *self.quality_step.lock().unwrap();
             for step in 1..=4 {
+                std::thread::sleep(pause);
                 let flow = progress(Progress {
                     fraction: step as f32 / 4.0,
                     eta: Duration::from_millis(10 * (4 - step)),
@@ -116,47 +124,87 @@ impl Engine for FakeEngine {
     }
 }
 
-/// The fake Bot API and the bot library serving it with `engine`.
-async fn start(engine: Arc<FakeEngine>) -> FakeBotApi {
-    let api = FakeBotApi::start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let http = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap();
+/// A fresh, empty spool folder for one bot (or for a bot and its successor).
+fn new_spool() -> PathBuf {
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+    let n = MADE.fetch_add(1, Ordering::SeqCst);
+    let spool =
+        std::env::temp_dir().join(format!("stylegram-fake-engine-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&spool);
+    spool
+}
+
+/// The bot's configuration against `api`, spooling in `spool`, with `extra` flags; and the
+/// address of its /metrics.
+fn config(api: &FakeBotApi, spool: &Path, extra: &[&str]) -> (Config, String) {
     /// The bot's command line, as `stylegram-bot` parses it.
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
         config: Config,
     }
-    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let spool =
-        std::env::temp_dir().join(format!("stylegram-fake-engine-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&spool);
-    let config = Cli::try_parse_from([
+    let http = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .to_string();
+    let spool = spool.to_string_lossy();
+    let mut args = vec![
         "stylegram-bot",
         "--token",
         "123:TEST",
         "--api-url",
         &api.url,
         "--http-addr",
-        &http.to_string(),
+        &http,
         "--spool",
-        &spool.to_string_lossy(),
-    ])
-    .unwrap()
-    .config;
-    let polls = api.state.calls("getupdates");
-    tokio::spawn(async move {
-        let engine: Arc<dyn Engine> = engine;
-        if let Err(e) = stylegram_bot::run(config, move |_| Ok(engine)).await {
-            panic!("the bot stopped: {e:#}");
-        }
-    });
-    let state = api.state.clone();
-    assert!(fake_bot_api::eventually(WAIT, move || state.calls("getupdates") > polls).await);
+        &spool,
+    ];
+    args.extend_from_slice(extra);
+    let config = Cli::try_parse_from(args).unwrap().config;
+    (config, format!("http://{http}/metrics"))
+}
+
+/// A bot process stand-in: the bot library on a runtime of its own, in a thread. Stopping it
+/// drains like SIGTERM does; joining it drops its runtime, ending its tasks as a process exit
+/// would.
+struct RunningBot {
+    stop: CancellationToken,
+    thread: std::thread::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningBot {
+    /// Starts the bot with `config` and `engine`; returns once it polls `api`.
+    async fn start(api: &FakeBotApi, config: Config, engine: Arc<FakeEngine>) -> RunningBot {
+        let polls = api.state.calls("getupdates");
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let engine: Arc<dyn Engine> = engine;
+            runtime.block_on(stylegram_bot::run_until(config, move |_| Ok(engine), token))
+        });
+        let state = api.state.clone();
+        assert!(fake_bot_api::eventually(WAIT, move || state.calls("getupdates") > polls).await);
+        RunningBot { stop, thread }
+    }
+
+    /// Stops it gracefully and waits until it is gone; what it returned.
+    async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        tokio::task::spawn_blocking(move || self.thread.join().expect("the bot thread"))
+            .await
+            .unwrap()
+    }
+}
+
+/// The fake Bot API and the bot library serving it with `engine`, for the whole test.
+async fn start(engine: Arc<FakeEngine>) -> FakeBotApi {
+    let api = FakeBotApi::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let (config, _) = config(&api, &new_spool(), &[]);
+    let bot = RunningBot::start(&api, config, engine).await;
+    std::mem::forget(bot);
     api
 }
 
@@ -262,7 +310,8 @@ async fn a_502_on_get_file_and_a_429_on_the_result_lose_nothing() {
     let mut user = api.user(7004, "en");
 
     // The photo's getFile fails once with a 502: retried, and the photo is accepted.
-    api.state.inject("getFile", Fault::ServerError(502), 1);
+    api.state
+        .inject("getFile", Fault::ServerError { status: 502 }, 1);
     let options = to_options(&mut user, jpeg(48, 32, 60), PANEL_EN).await;
     assert_eq!(api.state.calls("getfile"), 2);
 
@@ -291,4 +340,183 @@ async fn a_502_on_get_file_and_a_429_on_the_result_lose_nothing() {
         .count();
     assert_eq!(results, 1, "exactly one result");
     assert_eq!(engine.requests.lock().unwrap().len(), 1, "painted once");
+}
+
+/// The results (⚡ photos) in `user`'s chat so far.
+fn results(user: &FakeUser) -> usize {
+    user.history()
+        .iter()
+        .filter(|e| e.kind == EventKind::Photo && e.text.contains('⚡'))
+        .count()
+}
+
+/// The value of the metric line starting with `name` at `metrics`.
+async fn metric(metrics: &str, name: &str) -> f64 {
+    let text = reqwest::get(metrics).await.unwrap().text().await.unwrap();
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gallery_answered_429_then_500_still_arrives() {
+    let api = start(Arc::new(FakeEngine::default())).await;
+    let mut user = api.user(7005, "en");
+    api.state
+        .inject("sendPhoto", Fault::TooManyRequests { retry_after: 1 }, 1);
+    api.state
+        .inject("sendPhoto", Fault::ServerError { status: 500 }, 1);
+    user.photo(jpeg(48, 32, 70), 48, 32);
+    let gallery = expect(&mut user, EventKind::Photo, "Choose a style").await;
+    assert_eq!(
+        api.state.calls("sendphoto"),
+        3,
+        "two refusals, then the gallery"
+    );
+    user.press(&gallery, "1. ");
+    expect(&mut user, EventKind::Text, PANEL_EN).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chat_that_blocked_the_bot_loses_its_job_and_frees_its_slot() {
+    let engine = Arc::new(FakeEngine::default());
+    let api = FakeBotApi::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let (config, metrics) = config(&api, &new_spool(), &[]);
+    let _bot = RunningBot::start(&api, config, engine.clone()).await;
+    let mut user = api.user(7006, "en");
+    let options = to_options(&mut user, jpeg(48, 32, 80), PANEL_EN).await;
+
+    // The user blocks the bot as they press Go: the first call for their chat answers 403, the
+    // chat counts as gone, and their job is dropped unpainted, without retries.
+    api.state.block(user.id, true);
+    let calls_before = api.state.faults_served();
+    user.press(&options, "Go");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let gone = "stylegram_jobs_total{mode=\"fast\",outcome=\"chat_gone\"}";
+    while !reqwest::get(&metrics)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains(gone)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job was not dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(metric(&metrics, gone).await, 1.0);
+    assert_eq!(metric(&metrics, "stylegram_chats_gone_total").await, 1.0);
+    assert!(engine.requests.lock().unwrap().is_empty(), "not painted");
+    let refusals = api.state.faults_served().get("403").copied().unwrap_or(0);
+    assert_eq!(
+        refusals,
+        calls_before.get("403").copied().unwrap_or(0) + 1,
+        "one 403, no retry"
+    );
+
+    // They unblock it and write again: reachable, and their slot is free (no "already in
+    // progress").
+    api.state.block(user.id, false);
+    let options = to_options(&mut user, jpeg(48, 32, 90), PANEL_EN).await;
+    user.press(&options, "Go");
+    expect(&mut user, EventKind::Photo, "⚡").await;
+    assert_eq!(engine.requests.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_a_stopped_bot_could_not_send_is_delivered_once_by_the_next() {
+    let engine = Arc::new(FakeEngine::default());
+    let api = FakeBotApi::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let spool = new_spool();
+    let quick_stop = ["--shutdown-grace-seconds", "1"];
+    let (config_a, _) = config(&api, &spool, &quick_stop);
+    let first = RunningBot::start(&api, config_a, engine.clone()).await;
+    let mut user = api.user(7007, "en");
+    let options = to_options(&mut user, jpeg(48, 32, 110), PANEL_EN).await;
+
+    // Telegram fails every sendPhoto: the painted result waits in the spool.
+    api.state
+        .inject_rate("sendPhoto", Fault::ServerError { status: 503 }, 1.0);
+    let sends = api.state.calls("sendphoto");
+    user.press(&options, "Go");
+    let state = api.state.clone();
+    assert!(fake_bot_api::eventually(WAIT, move || state.calls("sendphoto") > sends + 1).await);
+    let spooled = || {
+        std::fs::read_dir(&spool)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .count()
+    };
+    assert_eq!(spooled(), 1, "the result is on disk while it is retried");
+
+    // The bot stops (its deliveries end with it); Telegram recovers; the next bot delivers.
+    first.stop().await.unwrap();
+    assert_eq!(spooled(), 1, "still kept after the stop");
+    api.state.clear_faults();
+    let (config_b, _) = config(&api, &spool, &quick_stop);
+    let _second = RunningBot::start(&api, config_b, engine.clone()).await;
+    let result = expect(&mut user, EventKind::Photo, "⚡").await;
+    assert!(result.button("Stronger").is_some(), "with its buttons");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(results(&user), 1, "exactly one result");
+    assert_eq!(spooled(), 0, "nothing kept once delivered");
+    assert_eq!(engine.requests.lock().unwrap().len(), 1, "painted once");
+    let jpegs = std::fs::read_dir(&spool).unwrap().count();
+    assert_eq!(jpegs, 0, "no picture left in the spool");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_tells_the_users_whose_quality_jobs_were_stopped() {
+    let engine = Arc::new(FakeEngine::default());
+    *engine.quality_step.lock().unwrap() = Duration::from_secs(2);
+    let api = FakeBotApi::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let flags = ["--shutdown-grace-seconds", "1", "--quality-workers", "1"];
+    let (config, _) = config(&api, &new_spool(), &flags);
+    let bot = RunningBot::start(&api, config, engine.clone()).await;
+
+    // One quality job running (8 s), one waiting behind it.
+    let mut users = Vec::new();
+    for (id, lang, panel, quality, go) in [
+        (7008, "en", PANEL_EN, "Quality", "Go"),
+        (7009, "ru", "Параметры", "Качество", "Поехали"),
+    ] {
+        let mut user = api.user(id, lang);
+        let options = to_options(&mut user, jpeg(48, 32, 120), panel).await;
+        user.press(&options, quality);
+        let options = expect(&mut user, EventKind::Edit, "🎨").await;
+        user.press(&options, go);
+        expect(&mut user, EventKind::Text, "⏳").await;
+        users.push(user);
+    }
+    let running = engine.clone();
+    assert!(
+        fake_bot_api::eventually(WAIT, move || running.requests.lock().unwrap().len() == 1).await
+    );
+
+    let asked = std::time::Instant::now();
+    bot.stop().await.expect("a clean stop");
+    assert!(
+        asked.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        asked.elapsed()
+    );
+    expect(&mut users[0], EventKind::Edit, "restarting").await;
+    expect(&mut users[1], EventKind::Edit, "перезапускается").await;
+    assert_eq!(
+        engine.requests.lock().unwrap().len(),
+        1,
+        "the waiting job never started"
+    );
 }

@@ -10,7 +10,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::state::{BOT_ID, Event, EventKind, Fault, Inner, State, Webhook, buttons_of};
+use crate::faults::Fault;
+use crate::state::{BOT_ID, Event, EventKind, Inner, State, Webhook, buttons_of};
 
 /// The longest a `getUpdates` call waits server-side, whatever timeout the bot asks for, so a test's
 /// shutdown is never held up by a long poll.
@@ -155,13 +156,26 @@ pub(crate) async fn method(
                 "parameters": {"retry_after": retry_after}});
             return (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
         }
-        Some(Fault::ServerError(code)) => return bad(code, "Internal Server Error"),
+        Some(Fault::ServerError { status }) => return bad(status, "Internal Server Error"),
+        // Unwinding out of the handler ends the connection's task: the socket closes with no
+        // answer. (resume_unwind skips the panic hook, so nothing is printed.)
+        Some(Fault::Drop) => std::panic::resume_unwind(Box::new("connection dropped")),
+        // A client that gives up meanwhile drops this future: the call is then never served.
+        Some(fault @ Fault::Delay { .. }) => {
+            tokio::time::sleep(fault.delay().unwrap_or_default()).await;
+        }
         None => {}
     }
     let params = match Params::read(request).await {
         Ok(p) => p,
         Err(e) => return bad(400, &format!("Bad Request: {e}")),
     };
+    if let Some(chat) = params.int("chat_id")
+        && state.is_blocked(chat)
+    {
+        state.served_blocked();
+        return bad(403, "Forbidden: bot was blocked by the user");
+    }
     match method.as_str() {
         "getme" => {
             let mut me = State::bot_user();

@@ -1,5 +1,6 @@
 //! The demo side of the fake server: act as a user over HTTP (`/control/...`) and a one-page chat
-//! at `/` that uses it, so `make run` can be tried without Telegram.
+//! at `/` that uses it, so `make run` can be tried without Telegram; and switch faults on and off
+//! (`/control/faults`, `/control/block`).
 use std::sync::Arc;
 
 use axum::Router;
@@ -10,6 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use crate::faults::FaultRule;
 use crate::state::{State, UserSpec};
 
 /// The chat page.
@@ -23,6 +25,45 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         .route("/control/press", post(press))
         .route("/control/events", get(events))
         .route("/control/bytes/{seq}", get(bytes))
+        .route(
+            "/control/faults",
+            post(add_fault).delete(clear_faults).get(faults_served),
+        )
+        .route("/control/block", post(block))
+}
+
+/// `POST /control/faults` with a [`FaultRule`] as JSON, e.g.
+/// `{"method": "sendPhoto", "fault": {"kind": "too_many_requests", "retry_after": 2}, "rate": 0.05}`.
+async fn add_fault(AxState(state): AxState<Arc<State>>, axum::Json(rule): axum::Json<FaultRule>) {
+    state.add_fault(&rule);
+}
+
+/// `DELETE /control/faults`: every fault rule off.
+async fn clear_faults(AxState(state): AxState<Arc<State>>) {
+    state.clear_faults();
+}
+
+/// `GET /control/faults`: the faults served so far, by label.
+async fn faults_served(
+    AxState(state): AxState<Arc<State>>,
+) -> axum::Json<std::collections::HashMap<String, u64>> {
+    axum::Json(state.faults_served())
+}
+
+#[derive(Deserialize)]
+struct BlockRequest {
+    chat_id: i64,
+    #[serde(default = "yes")]
+    blocked: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /control/block` with `{"chat_id": 42}` (or `"blocked": false` to unblock).
+async fn block(AxState(state): AxState<Arc<State>>, axum::Json(r): axum::Json<BlockRequest>) {
+    state.block(r.chat_id, r.blocked);
 }
 
 #[derive(Deserialize)]

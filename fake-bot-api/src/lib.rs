@@ -6,6 +6,7 @@
 //! starts a private redis-server for the scale-out tests.
 mod api;
 mod control;
+mod faults;
 pub mod redis;
 mod state;
 
@@ -16,7 +17,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{any, get};
 
-pub use state::{BOT_ID, Event, EventKind, Fault, State, UserSpec, Webhook};
+pub use faults::{Fault, FaultRule};
+pub use state::{BOT_ID, Event, EventKind, State, UserSpec, Webhook};
 
 /// A running fake server.
 pub struct FakeBotApi {

@@ -7,6 +7,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use crate::faults::{Fault, FaultRule, Faults};
+
 /// The fake bot's own user id (its messages come `from` it).
 pub const BOT_ID: i64 = 777_000;
 /// A date every message carries (Telegram treats `date: 0` as an inaccessible message).
@@ -105,20 +107,8 @@ pub(crate) struct Inner {
     pub(crate) callbacks: HashMap<String, i64>,
     /// Bot API calls by method name (lowercase), for tests that count requests.
     pub(crate) calls: HashMap<String, u64>,
-    /// Faults to answer the next calls of a method (lowercase) with, first first.
-    pub(crate) faults: HashMap<String, VecDeque<Fault>>,
-}
-
-/// A wrong answer the server gives instead of serving a call, to test the bot's retries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// 429 Too Many Requests with Telegram's `retry_after` in seconds.
-    TooManyRequests {
-        /// Seconds the client is told to wait.
-        retry_after: u32,
-    },
-    /// A server error with this HTTP status (500, 502, 503...).
-    ServerError(u16),
+    /// Faults switched on, blocked chats, and the faults served.
+    pub(crate) faults: Faults,
 }
 
 /// The server's shared state.
@@ -145,14 +135,73 @@ pub struct UserSpec {
 impl State {
     /// Answers the next `times` calls of `method` (case-insensitive) with `fault`.
     pub fn inject(&self, method: &str, fault: Fault, times: usize) {
-        let mut inner = self.lock();
-        let queue = inner.faults.entry(method.to_ascii_lowercase()).or_default();
-        queue.extend(std::iter::repeat_n(fault, times));
+        self.add_fault(&FaultRule {
+            method: method.to_owned(),
+            fault,
+            times: Some(times),
+            rate: None,
+        });
     }
 
-    /// The fault to answer this call of `method` with, if one is queued.
+    /// Answers the fraction `rate` of `method`'s calls (`*`: every method but getUpdates) with
+    /// `fault`.
+    pub fn inject_rate(&self, method: &str, fault: Fault, rate: f64) {
+        self.add_fault(&FaultRule {
+            method: method.to_owned(),
+            fault,
+            times: None,
+            rate: Some(rate),
+        });
+    }
+
+    /// Switches a fault rule on.
+    pub fn add_fault(&self, rule: &FaultRule) {
+        self.lock().faults.add(rule);
+    }
+
+    /// Switches every fault rule off.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Seeds the draws of fraction faults, so a run can be repeated.
+    pub fn seed_faults(&self, seed: u64) {
+        self.lock().faults.seed(seed);
+    }
+
+    /// Marks `chat` as blocked by its user (every call for it answers 403), or unblocks it.
+    pub fn block(&self, chat: i64, blocked: bool) {
+        let mut inner = self.lock();
+        if blocked {
+            inner.faults.blocked.insert(chat);
+        } else {
+            inner.faults.blocked.remove(&chat);
+        }
+    }
+
+    /// Whether `chat` is blocked.
+    pub(crate) fn is_blocked(&self, chat: i64) -> bool {
+        self.lock().faults.blocked.contains(&chat)
+    }
+
+    /// The faults served so far, by label (429, 5xx, delay, drop, 403).
+    pub fn faults_served(&self) -> HashMap<String, u64> {
+        self.lock()
+            .faults
+            .served
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect()
+    }
+
+    /// Counts a 403 served for a blocked chat.
+    pub(crate) fn served_blocked(&self) {
+        *self.lock().faults.served.entry("403").or_insert(0) += 1;
+    }
+
+    /// The fault to answer this call of `method` (lowercase) with, if one applies.
     pub(crate) fn take_fault(&self, method: &str) -> Option<Fault> {
-        self.lock().faults.get_mut(method)?.pop_front()
+        self.lock().faults.take(method)
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

@@ -230,7 +230,7 @@ impl Registry {
     /// Validates bundle `name` afresh and makes it the active model. On failure the active model
     /// stays and the reason is returned.
     pub fn activate(&self, name: &str) -> Result<(), InferenceError> {
-        let dir = self.root.join(name);
+        let dir = inside(&self.root, name)?;
         let fp = fingerprint(&dir);
         let result = validate(&dir, self.options);
         let mut entries = self.entries.lock().expect("entries lock");
@@ -329,6 +329,31 @@ impl Registry {
 }
 
 /// The sub-folders of `root` that hold a manifest, by name.
+/// The bundle folder `name` names in `root`: one plain folder name (no `/`, no `..`, not hidden, not
+/// absolute), which after following links is still inside `root`. Operators' `/use` names arrive
+/// here; nothing outside the models folder is ever opened.
+pub fn inside(root: &Path, name: &str) -> Result<PathBuf, InferenceError> {
+    let refuse = |why: &str| InferenceError::BadRequest(format!("no model '{name}': {why}"));
+    let mut parts = Path::new(name).components();
+    let plain = matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    );
+    if !plain || name.starts_with('.') || name.contains(['/', '\\']) {
+        return Err(refuse(
+            "a model is named by its folder in the models folder",
+        ));
+    }
+    let dir = root.join(name);
+    let (Ok(real_root), Ok(real_dir)) = (root.canonicalize(), dir.canonicalize()) else {
+        return Err(refuse("there is no such folder in the models folder"));
+    };
+    if !real_dir.starts_with(&real_root) {
+        return Err(refuse("it links outside the models folder"));
+    }
+    Ok(dir)
+}
+
 fn bundle_dirs(root: &Path) -> Result<Vec<(String, PathBuf)>, InferenceError> {
     let entries = std::fs::read_dir(root).map_err(|source| InferenceError::Io {
         path: root.to_owned(),
@@ -336,10 +361,57 @@ fn bundle_dirs(root: &Path) -> Result<Vec<(String, PathBuf)>, InferenceError> {
     })?;
     let mut dirs: Vec<(String, PathBuf)> = entries
         .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join(MANIFEST).is_file())
-        .filter_map(|p| Some((p.file_name()?.to_string_lossy().into_owned(), p)))
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            // Links that lead outside the models folder are not models.
+            let dir = inside(root, &name).ok()?;
+            dir.join(MANIFEST).is_file().then_some((name, dir))
+        })
         .collect();
     dirs.sort();
     Ok(dirs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn use_names_cannot_leave_the_models_folder() {
+        let base = std::env::temp_dir().join(format!("stylegram-inside-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let models = base.join("models");
+        std::fs::create_dir_all(models.join("adain-v2")).unwrap();
+        std::fs::create_dir_all(base.join("secret")).unwrap();
+        std::os::unix::fs::symlink(base.join("secret"), models.join("escape")).unwrap();
+        std::os::unix::fs::symlink(models.join("adain-v2"), models.join("alias")).unwrap();
+
+        assert!(inside(&models, "adain-v2").is_ok());
+        assert!(
+            inside(&models, "alias").is_ok(),
+            "a link within the folder is fine"
+        );
+        let secret = base.join("secret");
+        for name in [
+            "../secret",
+            secret.to_str().unwrap(),
+            "escape",
+            "adain-v2/../../secret",
+            ".",
+            "..",
+            "",
+            "missing",
+        ] {
+            let refused = inside(&models, name).expect_err(name).to_string();
+            assert!(refused.contains("no model"), "{name}: {refused}");
+        }
+        let listed: Vec<String> = std::fs::read_dir(&models)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| inside(&models, &e.file_name().to_string_lossy()).ok())
+            .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert!(!listed.contains(&"escape".to_owned()));
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }
