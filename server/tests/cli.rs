@@ -95,3 +95,55 @@ fn an_unreachable_redis_is_named_in_the_error() {
     );
     assert!(!stderr.contains("panicked"));
 }
+
+/// A server that answers every request with 200 and the request's first line as a non-JSON body:
+/// a misbehaving proxy that echoes the URL, token and all.
+fn echoing_server() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let body = format!("<html>no such page: {}</html>", first.trim());
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn the_token_never_shows_in_logs_or_errors() {
+    const TOKEN: &str = "987654:SECRET-token_value";
+    let closed = {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        format!("http://127.0.0.1:{port}/")
+    };
+    for url in [closed, echoing_server()] {
+        let out = bot()
+            .env("TELOXIDE_TOKEN", TOKEN)
+            .env("TELOXIDE_API_URL", &url)
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{url}");
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(printed.contains("cannot reach the Bot API"), "{printed}");
+        assert!(!printed.contains("SECRET"), "the token leaked:\n{printed}");
+    }
+}

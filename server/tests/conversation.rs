@@ -2,8 +2,9 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use common::{expect, photo, photo_to_options, start_bot};
+use common::{expect, photo, photo_to_options, start_bot, terminate};
 use fake_bot_api::{EventKind, FakeBotApi};
 
 async fn api() -> FakeBotApi {
@@ -100,14 +101,24 @@ async fn quality_jobs_wait_in_line_and_cancel_while_waiting_or_running() {
     expect(&mut first, EventKind::Edit, "Painting").await;
     expect(&mut second, EventKind::Text, "1 ahead of you").await;
 
+    // The answer to /cancel and the status message's edit come in either order (the answer is
+    // paced, one message a second per chat; edits are not).
+    let answered = |user: &fake_bot_api::FakeUser| {
+        let history = user.history();
+        let has = |kind| {
+            history
+                .iter()
+                .any(|e| e.kind == kind && e.text.contains("Cancelled"))
+        };
+        has(EventKind::Text) && has(EventKind::Edit)
+    };
     first.text("/cancel");
-    expect(&mut first, EventKind::Text, "Cancelled").await;
-    expect(&mut first, EventKind::Edit, "Cancelled").await;
+    assert!(fake_bot_api::eventually(common::WAIT, || answered(&first)).await);
     // The line moves: the second job starts.
     expect(&mut second, EventKind::Edit, "Painting").await;
     second.text("/cancel");
-    expect(&mut second, EventKind::Text, "Cancelled").await;
     // The worker stops the optimiser and marks the status message.
+    assert!(fake_bot_api::eventually(common::WAIT, || answered(&second)).await);
     expect(&mut second, EventKind::Edit, "Cancelled").await;
     second.text("/cancel");
     expect(&mut second, EventKind::Text, "Nothing to cancel").await;
@@ -250,4 +261,35 @@ async fn webhook_mode_receives_updates_with_the_secret_token() {
         .await
         .unwrap();
     assert!(forged.status().is_client_error(), "{}", forged.status());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_taking_work_tells_the_stopped_user_and_exits_0() {
+    let api = api().await;
+    let mut bot = start_bot(
+        &api,
+        &[
+            ("STYLEGRAM_QUALITY_ITERATIONS", "600".to_owned()),
+            ("STYLEGRAM_SHUTDOWN_GRACE_SECONDS", "1".to_owned()),
+        ],
+    )
+    .await;
+    let mut user = api.user(6001, "en");
+    let options = photo_to_options(&mut user, "frog.jpg").await;
+    user.press(&options, "Quality");
+    let options = expect(&mut user, EventKind::Edit, "🎨 Quality").await;
+    user.press(&options, "Go");
+    expect(&mut user, EventKind::Edit, "Painting").await;
+
+    let (status, took) = terminate(&mut bot.child);
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    expect(&mut user, EventKind::Edit, "restarting").await;
+    let polls = api.state.calls("getupdates");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        api.state.calls("getupdates"),
+        polls,
+        "no more updates taken"
+    );
 }

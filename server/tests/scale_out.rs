@@ -5,7 +5,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{BotProcess, RedisServer, WAIT, expect, photo, spawn_bot, start_bot};
+use common::{BotProcess, RedisServer, WAIT, expect, photo, spawn_bot, start_bot, terminate};
 use fake_bot_api::{EventKind, FakeBotApi, FakeUser};
 
 async fn api() -> FakeBotApi {
@@ -78,6 +78,10 @@ async fn a_worker_killed_mid_job_loses_nothing_and_the_user_gets_one_result() {
         .iter()
         .position(|w| redis.cli(&["LLEN", &format!("stylegram:processing:{w}:quality")]) == "1")
         .expect("one worker holds the running job");
+    let kept = redis.cli(&["KEYS", "stylegram:picture:*"]);
+    assert_eq!(kept.lines().count(), 1, "{kept}");
+    let ttl: i64 = redis.cli(&["TTL", kept.trim()]).parse().unwrap();
+    assert!((1..=3600).contains(&ttl), "the kept photo expires: {ttl}");
     assert_eq!(
         results(&user, "🎨"),
         0,
@@ -94,10 +98,11 @@ async fn a_worker_killed_mid_job_loses_nothing_and_the_user_gets_one_result() {
         1,
         "the photo was downloaded once, by the bot; both workers read it from Redis"
     );
-    let kept = redis.cli(&["KEYS", "stylegram:picture:*"]);
-    assert_eq!(kept.lines().count(), 1, "{kept}");
-    let ttl: i64 = redis.cli(&["TTL", kept.trim()]).parse().unwrap();
-    assert!((1..=3600).contains(&ttl), "the kept photo expires: {ttl}");
+    assert_eq!(
+        redis.cli(&["KEYS", "stylegram:picture:*"]),
+        "",
+        "the photo is forgotten once the result is delivered"
+    );
     assert_eq!(
         redis.cli(&["GET", "stylegram:attempts:1"]),
         "2",
@@ -167,4 +172,52 @@ async fn dialogues_settings_and_results_outlive_a_bot_restart() {
     admin.text("/stats");
     let stats = expect(&mut admin, EventKind::Text, "workers: 1").await;
     assert!(stats.text.contains("w1: fast: CPU"), "{}", stats.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_stopped_by_sigterm_hands_its_job_back_and_exits_0() {
+    let redis = RedisServer::start().await;
+    let api = api().await;
+    let _bot = start_bot(&api, &redis_env(&redis)).await;
+    let slow = [
+        ("STYLEGRAM_QUALITY_ITERATIONS", "600".to_owned()),
+        ("STYLEGRAM_SHUTDOWN_GRACE_SECONDS", "1".to_owned()),
+    ];
+    let mut leaving = start_worker(&api, &redis, "leaving", &slow).await;
+
+    let mut user = api.user(5003, "en");
+    let gallery = send_photo(&mut user, "frog.jpg").await;
+    user.press(&gallery, "1. ");
+    let options = expect(&mut user, EventKind::Text, "").await;
+    user.press(&options, "Quality");
+    let options = expect(&mut user, EventKind::Edit, "🎨 Quality").await;
+    user.press(&options, "Go");
+    expect(&mut user, EventKind::Edit, "Painting").await;
+
+    // SIGTERM mid-job: the grace period passes, the job goes back to the queue, exit 0.
+    let (status, took) = terminate(&mut leaving.child);
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert_eq!(
+        redis.cli(&["LLEN", "stylegram:lane:quality"]),
+        "1",
+        "back in line"
+    );
+    assert_eq!(
+        redis.cli(&["EXISTS", "stylegram:active:5003"]),
+        "1",
+        "still the user's job"
+    );
+    assert_eq!(results(&user, "🎨"), 0);
+    assert!(
+        !user.history().iter().any(|e| e.text.contains("restarting")),
+        "in Redis mode the user is not bothered: another worker takes over"
+    );
+
+    // The next worker paints it and the user gets one result.
+    let _next = start_worker(&api, &redis, "next", &[]).await;
+    expect(&mut user, EventKind::Photo, "🎨 Quality").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(results(&user, "🎨 Quality"), 1, "exactly one result");
+    assert_eq!(redis.cli(&["EXISTS", "stylegram:active:5003"]), "0");
 }

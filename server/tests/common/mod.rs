@@ -42,6 +42,28 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A fresh, empty spool folder for one bot process.
+pub fn new_spool() -> PathBuf {
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("stylegram-e2e-spool-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Sends SIGTERM to `child` (what systemd, Docker and Kubernetes send) and waits until it exits;
+/// its exit status and how long it took.
+pub fn terminate(child: &mut Child) -> (std::process::ExitStatus, Duration) {
+    let asked = std::time::Instant::now();
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = child.wait().expect("the process ends");
+    (status, asked.elapsed())
+}
+
 /// The bot process; killed when dropped.
 pub struct BotProcess {
     /// The child process.
@@ -88,6 +110,7 @@ pub fn spawn_bot(api: &FakeBotApi, args: &[&str], env: &[(&str, String)]) -> Bot
         .env("STYLEGRAM_PROGRESS_SECONDS", "0.2")
         .env("STYLEGRAM_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
         .env("ADMIN_IDS", "1")
+        .env("STYLEGRAM_SPOOL", new_spool())
         .env("RUST_LOG", "stylegram_bot=debug,warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
