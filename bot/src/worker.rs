@@ -23,8 +23,9 @@ use crate::session::StyleChoice;
 use crate::store::Finished;
 use crate::ui;
 
-/// The most stopped jobs and unfinished deliveries are waited for once the grace period is over
-/// (no more than the grace period itself).
+/// How long stopped jobs are waited for once the grace period is over: their users are told, and
+/// deliveries still retrying stay kept for the next start. A stop takes at most the grace period
+/// plus this.
 const LAST_WAIT: Duration = Duration::from_secs(10);
 
 /// Starts this process's painters over the in-process queue (`app.config`'s worker pools), on
@@ -115,7 +116,7 @@ pub async fn drain(app: &Arc<App>, local: Option<&LocalJobs>, tracker: &TaskTrac
     for ticket in running {
         ticket.interrupt();
     }
-    if tokio::time::timeout(LAST_WAIT.min(grace), tracker.wait())
+    if tokio::time::timeout(LAST_WAIT, tracker.wait())
         .await
         .is_err()
     {

@@ -8,6 +8,16 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// Methods a `*` rule spares: polling and the bot's start-up calls (a bot that cannot start is
+/// restarted by its supervisor; these faults are about the conversation).
+const START_UP: [&str; 5] = [
+    "getupdates",
+    "getme",
+    "setmycommands",
+    "deletewebhook",
+    "getwebhookinfo",
+];
+
 /// A wrong answer the server gives instead of serving a call, to test the bot's retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -53,7 +63,8 @@ impl Fault {
 }
 
 /// A fault rule as the `--fault` flag and the HTTP control call give it: which method (`*`: every
-/// method but getUpdates), what, and for how many calls or what fraction of them.
+/// method but getUpdates and the start-up calls), what, and for how many calls or what fraction of
+/// them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultRule {
     /// A Bot API method (any case), or `*`.
@@ -121,6 +132,22 @@ impl std::str::FromStr for FaultRule {
     }
 }
 
+impl std::fmt::Display for FaultRule {
+    /// The flag form that [`FaultRule`]'s `FromStr` reads.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.fault {
+            Fault::TooManyRequests { retry_after } => format!("429:{retry_after}"),
+            Fault::ServerError { status } => status.to_string(),
+            Fault::Delay { ms } => format!("delay:{ms}"),
+            Fault::Drop => "drop".into(),
+        };
+        match (self.rate, self.times) {
+            (Some(rate), _) => write!(f, "{}={what}@{rate}", self.method),
+            (None, times) => write!(f, "{}={what}x{}", self.method, times.unwrap_or(1)),
+        }
+    }
+}
+
 /// The faults switched on, and what was served.
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
@@ -179,7 +206,7 @@ impl Faults {
                 let mut hit = None;
                 for i in 0..self.rates.len() {
                     let (m, rate, fault) = self.rates[i].clone();
-                    let applies = m == method || (m == "*" && method != "getupdates");
+                    let applies = m == method || (m == "*" && !START_UP.contains(&method));
                     if applies && self.draw() < rate {
                         hit = Some(fault);
                         break;
@@ -210,6 +237,10 @@ mod tests {
             Fault::Delay { ms: 1500 }
         );
         assert!("sendPhoto=teapot".parse::<FaultRule>().is_err());
+        for spec in ["*=429:2@0.05", "getFile=drop@0.5", "sendPhoto=502x3", "x=delay:10x1"] {
+            let rule: FaultRule = spec.parse().unwrap();
+            assert_eq!(rule.to_string(), spec, "round trip");
+        }
         assert!("*=drop@2".parse::<FaultRule>().is_err());
     }
 

@@ -7,6 +7,7 @@
 mod api;
 mod control;
 mod faults;
+pub mod probe;
 pub mod redis;
 mod state;
 

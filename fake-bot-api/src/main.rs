@@ -13,7 +13,7 @@ struct Cli {
     #[arg(long, env = "FAKE_BOT_API_ADDR", default_value = "127.0.0.1:8081")]
     addr: SocketAddr,
     /// A fault to switch on, METHOD=KIND[:ARG](@RATE|xTIMES): `*=429:2@0.05` answers 5% of calls
-    /// (every method but getUpdates) with 429 and retry_after 2; `sendPhoto=502x3` the next three
+    /// (every method but getUpdates and the start-up calls) with 429 and retry_after 2; `sendPhoto=502x3` the next three
     /// sendPhoto calls with 502; `*=delay:20000@0.01` 1% twenty seconds late; `getFile=drop@0.02`
     /// closes 2% of getFile connections unanswered. Repeatable; also `POST /control/faults`.
     #[arg(long = "fault", value_name = "RULE")]

@@ -143,7 +143,7 @@ impl State {
         });
     }
 
-    /// Answers the fraction `rate` of `method`'s calls (`*`: every method but getUpdates) with
+    /// Answers the fraction `rate` of `method`'s calls (`*`: every method but getUpdates and the start-up calls) with
     /// `fault`.
     pub fn inject_rate(&self, method: &str, fault: Fault, rate: f64) {
         self.add_fault(&FaultRule {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use fake_bot_api::probe::{memory_mb, metric};
 use fake_bot_api::{EventKind, FakeBotApi, FakeUser};
 
 /// Load test for stylegram-bot: N users send a photo at once in fast mode.
@@ -49,20 +50,6 @@ async fn one_user(mut user: FakeUser, photo: Vec<u8>, timeout: Duration) -> Opti
     })
     .await?;
     Some(start.elapsed())
-}
-
-fn peak_rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 #[tokio::main]
@@ -109,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .text()
         .await?;
-    let rss = peak_rss_mb(bot.id());
+    let rss = memory_mb(bot.id(), "VmHWM:");
     let _ = bot.kill();
     let _ = bot.wait();
     times.sort_by(f64::total_cmp);
