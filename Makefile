@@ -8,7 +8,7 @@ ENV_FILE := $(STYLEGRAM_HOME)/env.sh
 CARGO := source $(ENV_FILE) && cargo
 VGG := $(STYLEGRAM_HOME)/vgg16.safetensors
 
-.PHONY: run worker demo test bootstrap bootstrap-test build vgg lint fmt doctor bench-gatys bench-fast bench-bot quantize
+.PHONY: run worker demo test bootstrap bootstrap-test build vgg lint fmt doctor bench-gatys bench-fast bench-bot quantize soak soak-short
 
 ## run: bootstrap, build, and start stylegram-bot (needs TELOXIDE_TOKEN; honours TELOXIDE_API_URL)
 run: bootstrap
@@ -66,6 +66,18 @@ quantize: bootstrap
 bench-bot: bootstrap
 	@$(CARGO) build --release --bin stylegram-bot --bin bot-load
 	@source $(ENV_FILE) && target/release/bot-load
+
+## soak: 240 scripted users per mode through a faulty fake Bot API (429s, 5xx, late answers,
+## dropped connections), in-process with a bot restart and in Redis mode with a killed worker
+## (writes docs/reliability.md; about 10 minutes)
+soak: bootstrap-test vgg
+	@$(CARGO) build --release --bin stylegram-bot --bin bot-soak
+	@source $(ENV_FILE) && target/release/bot-soak
+
+## soak-short: the same with 30 users over 40 s per mode and the debug build (CI runs it)
+soak-short: bootstrap-test vgg
+	@$(CARGO) build --bin stylegram-bot --bin bot-soak
+	@source $(ENV_FILE) && target/debug/bot-soak --bot target/debug/stylegram-bot --users 30 --seconds 40 --out target/soak-short.md
 
 doctor: bootstrap
 	@$(CARGO) run --quiet --bin stylegram-train -- doctor

@@ -520,3 +520,39 @@ async fn a_stop_tells_the_users_whose_quality_jobs_were_stopped() {
         "the waiting job never started"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_the_deadline_the_user_is_told_once_and_nothing_is_kept() {
+    let engine = Arc::new(FakeEngine::default());
+    let api = FakeBotApi::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let spool = new_spool();
+    let (config, metrics) = config(&api, &spool, &["--delivery-deadline-seconds", "3"]);
+    let _bot = RunningBot::start(&api, config, engine).await;
+    let mut user = api.user(7010, "ru");
+    let options = to_options(&mut user, jpeg(48, 32, 130), "Параметры").await;
+
+    // Every sendPhoto is answered 429 from now on: the result is retried for 3 s, then given up.
+    // (A 5xx would do the same, but teloxide holds each 5xx answer 10 s before reporting it.)
+    api.state
+        .inject_rate("sendPhoto", Fault::TooManyRequests { retry_after: 1 }, 1.0);
+    user.press(&options, "Поехали");
+    expect(&mut user, EventKind::Text, "не принял").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let told = user
+        .history()
+        .iter()
+        .filter(|e| e.text.contains("не принял"))
+        .count();
+    assert_eq!(told, 1, "told once");
+    assert_eq!(results(&user), 0);
+    assert!(metric(&metrics, "stylegram_api_gave_up_total").await >= 1.0);
+    let retried = metric(&metrics, "stylegram_api_retries_total{fault=\"429\"}").await;
+    assert!(retried >= 1.0, "{retried}");
+    assert_eq!(
+        std::fs::read_dir(&spool).unwrap().count(),
+        0,
+        "the picture is not kept once given up"
+    );
+}

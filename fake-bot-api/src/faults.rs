@@ -237,7 +237,12 @@ mod tests {
             Fault::Delay { ms: 1500 }
         );
         assert!("sendPhoto=teapot".parse::<FaultRule>().is_err());
-        for spec in ["*=429:2@0.05", "getFile=drop@0.5", "sendPhoto=502x3", "x=delay:10x1"] {
+        for spec in [
+            "*=429:2@0.05",
+            "getFile=drop@0.5",
+            "sendPhoto=502x3",
+            "x=delay:10x1",
+        ] {
             let rule: FaultRule = spec.parse().unwrap();
             assert_eq!(rule.to_string(), spec, "round trip");
         }

@@ -45,6 +45,18 @@ async fn send_photo(user: &mut FakeUser, name: &str) -> fake_bot_api::Event {
     expect(user, EventKind::Photo, "").await
 }
 
+/// Sends a photo, picks the first painting, chooses quality mode and presses Go; returns once a
+/// worker paints it.
+async fn start_quality_job(user: &mut FakeUser) {
+    let gallery = send_photo(user, "frog.jpg").await;
+    user.press(&gallery, "1. ");
+    let options = expect(user, EventKind::Text, "").await;
+    user.press(&options, "Quality");
+    let options = expect(user, EventKind::Edit, "🎨 Quality").await;
+    user.press(&options, "Go");
+    expect(user, EventKind::Edit, "Painting").await;
+}
+
 /// Results (not previews) in the user's chat whose caption contains `mark`.
 fn results(user: &FakeUser, mark: &str) -> usize {
     user.history()
@@ -66,13 +78,7 @@ async fn a_worker_killed_mid_job_loses_nothing_and_the_user_gets_one_result() {
     ];
 
     let mut user = api.user(5001, "en");
-    let gallery = send_photo(&mut user, "frog.jpg").await;
-    user.press(&gallery, "1. ");
-    let options = expect(&mut user, EventKind::Text, "").await;
-    user.press(&options, "Quality");
-    let options = expect(&mut user, EventKind::Edit, "🎨 Quality").await;
-    user.press(&options, "Go");
-    expect(&mut user, EventKind::Edit, "Painting").await;
+    start_quality_job(&mut user).await;
 
     let holder = ["w1", "w2"]
         .iter()
@@ -186,13 +192,7 @@ async fn a_worker_stopped_by_sigterm_hands_its_job_back_and_exits_0() {
     let mut leaving = start_worker(&api, &redis, "leaving", &slow).await;
 
     let mut user = api.user(5003, "en");
-    let gallery = send_photo(&mut user, "frog.jpg").await;
-    user.press(&gallery, "1. ");
-    let options = expect(&mut user, EventKind::Text, "").await;
-    user.press(&options, "Quality");
-    let options = expect(&mut user, EventKind::Edit, "🎨 Quality").await;
-    user.press(&options, "Go");
-    expect(&mut user, EventKind::Edit, "Painting").await;
+    start_quality_job(&mut user).await;
 
     // SIGTERM mid-job: the grace period passes, the job goes back to the queue, exit 0.
     let (status, took) = terminate(&mut leaving.child);

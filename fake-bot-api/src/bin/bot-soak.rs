@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use fake_bot_api::probe::{memory_mb, metric};
 use fake_bot_api::redis::RedisServer;
-use fake_bot_api::{Event, EventKind, FakeBotApi, FaultRule, FakeUser};
+use fake_bot_api::{Event, EventKind, FakeBotApi, FakeUser, FaultRule};
 
 /// Soak test: scripted users, API faults and process restarts, in-process and in Redis mode.
 #[derive(Parser, Clone)]
@@ -30,7 +30,12 @@ struct Cli {
     #[arg(long, default_value_t = 180)]
     seconds: u64,
     /// The modes to run.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "in-process,redis")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "in-process,redis"
+    )]
     modes: Vec<Setup>,
     /// Faults the fake Bot API answers with (see `fake-bot-api --help`).
     #[arg(
@@ -156,9 +161,11 @@ async fn attempt(user: &mut FakeUser, plan: &Plan) -> Option<Ending> {
     match &plan.style {
         Ok(own) => {
             user.press_data(gallery.message_id, gallery.button("My own style")?);
-            user.wait(STEP, |e| says(e, "Send the picture") || says(e, OUT_OF_DATE))
-                .await
-                .filter(|e| !says(e, OUT_OF_DATE))?;
+            user.wait(STEP, |e| {
+                says(e, "Send the picture") || says(e, OUT_OF_DATE)
+            })
+            .await
+            .filter(|e| !says(e, OUT_OF_DATE))?;
             user.photo(own.clone(), 0, 0);
         }
         Err(n) => {
@@ -215,7 +222,10 @@ async fn visit(mut user: FakeUser, plan: Plan) -> Report {
             .iter()
             .map(|e| format!("{:?} {}", e.kind, e.text))
             .collect();
-        eprintln!("user {} ({:?}) ended {ending:?}; the chat: {seen:?}", user.id, plan.kind);
+        eprintln!(
+            "user {} ({:?}) ended {ending:?}; the chat: {seen:?}",
+            user.id, plan.kind
+        );
     }
     // Anything late (a duplicate) shows up within a few seconds.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -335,7 +345,9 @@ struct Launcher {
 
 impl Launcher {
     fn start(&self, role: &str, args: &[&str], extra: &[(&str, &str)]) -> anyhow::Result<Process> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let mut cmd = Command::new(&self.bot);
         cmd.args(args)
             .env("TELOXIDE_TOKEN", "123:SOAK")
@@ -425,7 +437,10 @@ async fn run(cli: &Cli, setup: Setup, plans: &[Plan]) -> anyhow::Result<RunFigur
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
-    env.push(("STYLEGRAM_SPOOL".into(), spool.to_string_lossy().into_owned()));
+    env.push((
+        "STYLEGRAM_SPOOL".into(),
+        spool.to_string_lossy().into_owned(),
+    ));
     if let Some(redis) = &redis {
         env.push(("STYLEGRAM_REDIS_URL".into(), redis.url()));
     }
@@ -589,7 +604,10 @@ async fn main() -> anyhow::Result<()> {
             "{setup:?}: {} users over {} s, faults {:?}",
             cli.users,
             cli.seconds,
-            cli.faults.iter().map(ToString::to_string).collect::<Vec<_>>()
+            cli.faults
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
         );
         figures.push(run(&cli, setup, &plans).await?);
     }
@@ -626,7 +644,10 @@ async fn main() -> anyhow::Result<()> {
          at 256 px, quality at 96 px with 20 iterations.\n\n{table}\n",
         std::thread::available_parallelism().map_or(0, usize::from),
         cli.seconds,
-        cli.faults.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        cli.faults
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
     );
     if let Some(dir) = cli.out.parent() {
         std::fs::create_dir_all(dir)?;
