@@ -393,15 +393,14 @@ pub fn queued_text(lang: Lang, position: usize) -> String {
 /// "🎨 Painting: 42%, about 31 s left".
 pub fn progress_text(lang: Lang, fraction: f32, eta_s: u64) -> String {
     let percent = (fraction * 100.0).round() as u32;
+    let working = text(lang, Msg::Working);
+    // No estimate yet (the first second of a job): no ETA rather than "0 s left".
+    if eta_s == 0 && fraction < 1.0 {
+        return format!("{working}: {percent}%");
+    }
     match lang {
-        Lang::En => format!(
-            "{}: {percent}%, about {eta_s} s left",
-            text(lang, Msg::Working)
-        ),
-        Lang::Ru => format!(
-            "{}: {percent}%, осталось около {eta_s} с",
-            text(lang, Msg::Working)
-        ),
+        Lang::En => format!("{working}: {percent}%, about {eta_s} s left"),
+        Lang::Ru => format!("{working}: {percent}%, осталось около {eta_s} с"),
     }
 }
 

@@ -186,6 +186,28 @@ impl LocalEngine {
             .map_err(inference_error)
     }
 
+    /// The fast model's picture at quality size, where quality mode starts; `None` (the photo is
+    /// the start) when the fast model cannot paint it.
+    #[cfg(feature = "quality")]
+    fn warm_start(
+        &self,
+        request: &Request,
+        content: &RgbImage,
+        styles: &[(Arc<RgbImage>, f32)],
+    ) -> Option<RgbImage> {
+        let refs: Vec<(&RgbImage, f32)> = styles.iter().map(|(i, w)| (i.as_ref(), *w)).collect();
+        let options = Options {
+            alpha: request.strength.alpha(),
+            preserve_color: request.preserve_colors,
+            max_side: self.quality.size(),
+        };
+        self.registry
+            .current()
+            .stylize(content, &refs, &options)
+            .map_err(|e| tracing::warn!("no warm start for quality mode: {e}"))
+            .ok()
+    }
+
     /// Quality mode, when this build has it.
     fn paint_quality(
         &self,
@@ -196,7 +218,21 @@ impl LocalEngine {
         #[cfg(feature = "quality")]
         {
             let styles = self.styles(request)?;
-            self.quality.paint(request, content, &styles, progress)
+            // The fast model's picture of the same photo and style: the user sees it within a
+            // second, and the optimisation starts from it instead of from the photo.
+            let warm = self.warm_start(request, content, &styles);
+            if let Some(warm) = &warm {
+                let first = Progress {
+                    fraction: 0.0,
+                    eta: Duration::ZERO,
+                    preview: jpeg(warm).ok(),
+                };
+                if progress(first) == Flow::Stop {
+                    return Err(EngineError::Cancelled);
+                }
+            }
+            self.quality
+                .paint(request, content, warm.as_ref(), &styles, progress)
         }
         #[cfg(not(feature = "quality"))]
         {

@@ -1,4 +1,5 @@
-//! Quality mode in the local engine: the Gatys optimiser with preset 3 on a pool of VGG copies.
+//! Quality mode in the local engine: the Gatys optimiser on a pool of VGG copies, started from the
+//! fast model's picture of the same photo and style (see `docs/gatys.md`, "Warm starts").
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -64,12 +65,19 @@ impl QualityMode {
             .map_err(|e| EngineError::Failed(e.to_string()))
     }
 
-    /// Paints `content` in `styles` with preset 3, its β scaled by the request's strength; previews
-    /// go out at most every `preview_interval`.
+    /// The longer side of quality results (the warm start is made at this size).
+    pub(crate) fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// Paints `content` in `styles` with the quality preset, its β scaled by the request's
+    /// strength, starting from `start` when given; previews go out at most every
+    /// `preview_interval`.
     pub(crate) fn paint(
         &self,
         request: &Request,
         content: &RgbImage,
+        start: Option<&RgbImage>,
         styles: &[(Arc<RgbImage>, f32)],
         progress: &mut dyn FnMut(Progress) -> Flow,
     ) -> Result<RgbImage, EngineError> {
@@ -80,7 +88,7 @@ impl QualityMode {
                 weight: f64::from(*weight),
             })
             .collect();
-        let mut config = gatys::preset(3).expect("preset 3 exists");
+        let mut config = gatys::quality_mode();
         config.size = self.size;
         if let Some(iterations) = self.iterations {
             config.iterations = iterations;
@@ -89,9 +97,9 @@ impl QualityMode {
         config.preserve_color = request.preserve_colors;
         config.preview_every = 5;
         let vgg = self.take_vgg()?;
-        let mut last_preview: Option<Instant> = None;
         let mut cancelled = false;
-        let output = gatys::optimize(&vgg, content, &styles, &config, |p| {
+        let mut last_preview: Option<Instant> = start.map(|_| Instant::now());
+        let output = gatys::optimize_from(&vgg, content, start, &styles, &config, |p| {
             let due = last_preview.is_none_or(|t| t.elapsed() >= self.preview_interval);
             let preview = match (&p.preview, due) {
                 (Some(image), true) => {
@@ -100,9 +108,8 @@ impl QualityMode {
                 }
                 _ => None,
             };
-            let fraction = p.iteration as f32 / p.iterations.max(1) as f32;
             match progress(Progress {
-                fraction,
+                fraction: p.fraction,
                 eta: p.eta,
                 preview,
             }) {

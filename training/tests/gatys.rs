@@ -337,3 +337,67 @@ fn bf16_convolutions_match_f32_features_and_gradients() {
     .unwrap();
     assert!(cosine > 0.98, "gradient direction kept: cosine {cosine}");
 }
+
+#[test]
+fn a_pyramid_spends_most_iterations_where_pixels_are_cheap_and_reports_true_progress() {
+    let config = GatysConfig {
+        scales: 2,
+        final_iterations: Some(2),
+        ..small(10)
+    };
+    assert_eq!(gatys::schedule(&config), [8, 2]);
+    assert_eq!(
+        gatys::schedule(&GatysConfig {
+            final_iterations: None,
+            ..config.clone()
+        }),
+        [5, 5]
+    );
+    let mut events = Vec::new();
+    gatys::optimize(
+        &vgg(),
+        &photo("test/content/koala.jpg"),
+        &van_gogh(),
+        &config,
+        |p| {
+            events.push((p.scale, p.fraction));
+            ControlFlow::Continue(())
+        },
+    )
+    .unwrap();
+    let scales: Vec<usize> = events.iter().map(|e| e.0).collect();
+    assert_eq!(scales, [0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
+    // A coarse iteration is a quarter of a fine one: 8 × ¼ + 2 × 1 = 4 units in all.
+    assert!((events[7].1 - 0.5).abs() < 1e-6, "{events:?}");
+    assert!((events[9].1 - 1.0).abs() < 1e-6, "{events:?}");
+    assert!(events.windows(2).all(|w| w[0].1 < w[1].1), "monotone");
+}
+
+#[test]
+fn a_warm_start_begins_where_it_is_told_and_keeps_the_objective() {
+    let vgg = vgg();
+    let content = photo("test/content/koala.jpg");
+    let styles = van_gogh();
+    let config = small(6);
+    let first_loss = |start: Option<&RgbImage>| {
+        let mut first = None;
+        let out = gatys::optimize_from(&vgg, &content, start, &styles, &config, |p| {
+            first.get_or_insert(p.losses);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        (first.unwrap(), out)
+    };
+    let (from_photo, photo_run) = first_loss(None);
+    // A start that already has the style's look: a result of the same objective.
+    let styled = photo_run.image.clone();
+    let (from_styled, _) = first_loss(Some(&styled));
+    assert!(
+        from_styled.style < from_photo.style,
+        "the styled start is closer in style: {from_styled:?} vs {from_photo:?}"
+    );
+    // The objective is the paper's either way: the photo itself as a start is the content init.
+    let (from_itself, _) = first_loss(Some(&content));
+    let same = (from_itself.total - from_photo.total).abs() / from_photo.total;
+    assert!(same < 0.02, "{from_itself:?} vs {from_photo:?}");
+}

@@ -25,7 +25,7 @@ use crate::adam;
 use crate::tensors;
 use crate::vgg::Vgg;
 
-pub use presets::{PRESETS, preset};
+pub use presets::{PRESETS, preset, quality_mode};
 
 /// VGG layer names with their weights, e.g. `[("relu4_2", 1.0)]`.
 pub type WeightedLayers = Vec<(String, f64)>;
@@ -81,6 +81,9 @@ pub struct GatysConfig {
     pub init: Init,
     /// Number of scales, coarse to fine; each is half the size of the next (1 = single scale).
     pub scales: usize,
+    /// Iterations at the finest scale; the rest of the cap is shared by the coarser scales, where
+    /// pixels are cheap. `None`: the cap is shared evenly by all scales.
+    pub final_iterations: Option<usize>,
     /// Transfer on luminance only and keep the content's colours.
     pub preserve_color: bool,
     /// Seed for noise initialisation.
@@ -128,7 +131,13 @@ pub struct Iteration {
     pub losses: Losses,
     /// Time since the run started.
     pub elapsed: Duration,
-    /// Estimated time left, from the average iteration time and the tighter of cap and budget.
+    /// The share of the planned work done (0..=1): iterations weighted by their scale's pixels,
+    /// so a coarse iteration counts for a quarter of the next scale's.
+    pub fraction: f32,
+    /// The scale this iteration ran at, 0 = the coarsest; the objective is the paper's at the last.
+    pub scale: usize,
+    /// Estimated time left, from the time per unit of work so far and the tighter of cap and
+    /// budget.
     pub eta: Duration,
     /// The current image, every `preview_every` iterations.
     pub preview: Option<RgbImage>,
@@ -260,6 +269,37 @@ pub fn optimize(
     content: &RgbImage,
     styles: &[Style],
     config: &GatysConfig,
+    progress: impl FnMut(&Iteration) -> ControlFlow<()>,
+) -> Result<GatysOutput, QualityError> {
+    optimize_from(vgg, content, None, styles, config, progress)
+}
+
+/// Iterations per scale, coarse to fine, summing to the cap (see [`GatysConfig::final_iterations`]).
+pub fn schedule(config: &GatysConfig) -> Vec<usize> {
+    let scales = config.scales.max(1);
+    let total = config.iterations;
+    let finest = match config.final_iterations {
+        Some(f) if scales > 1 => f.min(total),
+        _ => total.div_ceil(scales).min(total),
+    };
+    let coarse = total - finest;
+    let mut plan: Vec<usize> = (0..scales - 1)
+        .map(|i| coarse / (scales - 1) + usize::from(i < coarse % (scales - 1).max(1)))
+        .collect();
+    plan.push(finest);
+    plan
+}
+
+/// [`optimize`], starting from `start` instead of `config.init` when given: a picture that already
+/// has the style's look (the fast model's result for the same photo and style). The objective is
+/// unchanged; only the starting point moves. With several scales, `start` is shrunk to the
+/// coarsest.
+pub fn optimize_from(
+    vgg: &Vgg,
+    content: &RgbImage,
+    start_image: Option<&RgbImage>,
+    styles: &[Style],
+    config: &GatysConfig,
     mut progress: impl FnMut(&Iteration) -> ControlFlow<()>,
 ) -> Result<GatysOutput, QualityError> {
     validate(vgg, styles, config)?;
@@ -270,8 +310,20 @@ pub fn optimize(
         device,
     );
     let (_, _, full_h, full_w) = content_full.size4().expect("[1, 3, H, W]");
+    let start_full = start_image.map(|image| {
+        let (w, h) = (full_w as u32, full_h as u32);
+        tensors::from_image(&stylegram_imaging::resize_exact(image, w, h), device)
+    });
     let scales = config.scales.max(1);
-    let per_scale = config.iterations.div_ceil(scales);
+    let plan = schedule(config);
+    // Work units: an iteration at scale s costs its pixels relative to the finest scale's.
+    let cost = |scale: usize| 0.25f64.powi((scales - 1 - scale) as i32);
+    let planned: f64 = plan
+        .iter()
+        .enumerate()
+        .map(|(s, n)| *n as f64 * cost(s))
+        .sum();
+    let mut units = 0.0f64;
 
     let mut x: Option<Tensor> = None;
     let mut done = 0usize;
@@ -305,11 +357,20 @@ pub fn optimize(
         };
         let objective = Objective::new(vgg, config, &target_content, &style_ts)?;
 
-        // Start: the previous scale's result upsampled, else the content (or seeded noise).
-        let mut current = match (&x, config.init) {
-            (Some(prev), _) => resize(prev, h, w),
-            (None, Init::Content) => target_content.shallow_clone(),
-            (None, Init::Noise) => {
+        // Start: the previous scale's result upsampled, else the given picture, else the content
+        // (or seeded noise).
+        let mut current = match (&x, &start_full, config.init) {
+            (Some(prev), _, _) => resize(prev, h, w),
+            (None, Some(given), _) => {
+                let given = resize(given, h, w);
+                if config.preserve_color {
+                    color::grey(&given)
+                } else {
+                    given
+                }
+            }
+            (None, None, Init::Content) => target_content.shallow_clone(),
+            (None, None, Init::Noise) => {
                 tch::manual_seed(config.seed);
                 Tensor::rand([1, 3, h, w], (Kind::Float, device))
             }
@@ -319,7 +380,7 @@ pub fn optimize(
         let scale_end = if scale + 1 == scales {
             config.iterations
         } else {
-            (done + per_scale).min(config.iterations)
+            (done + plan[scale]).min(config.iterations)
         };
         let mut optimizer = match config.optimizer {
             Optimizer::Lbfgs { history } => {
@@ -359,6 +420,7 @@ pub fn optimize(
                 }
             };
             done += 1;
+            units += cost(scale);
             let losses = match outcome {
                 lbfgs::StepOutcome::NonFinite => {
                     tracing::warn!(
@@ -381,8 +443,8 @@ pub fn optimize(
             };
             history.push(losses.total);
             let elapsed = start.elapsed();
-            let per_iteration = elapsed / done as u32;
-            let mut remaining = per_iteration * (config.iterations - done) as u32;
+            let fraction = (units / planned).min(1.0);
+            let mut remaining = elapsed.mul_f64((1.0 - fraction) / fraction.max(1e-9));
             if let Some(budget) = config.time_budget {
                 remaining = remaining.min(budget.saturating_sub(elapsed));
             }
@@ -393,6 +455,8 @@ pub fn optimize(
                 iterations: config.iterations,
                 losses,
                 elapsed,
+                fraction: fraction as f32,
+                scale,
                 eta: remaining,
                 preview,
             };
@@ -411,7 +475,9 @@ pub fn optimize(
                     stop = StopReason::Converged;
                     break;
                 }
-                done = scale_end; // move on to the finer scale
+                // Move on to the finer scale; the skipped iterations count as done.
+                units += (scale_end - done) as f64 * cost(scale);
+                done = scale_end;
             }
         }
         x = Some(current);

@@ -44,6 +44,7 @@ pub fn preset(n: u8) -> Option<GatysConfig> {
         stall_tolerance: Some(1e-3),
         init: Init::Content,
         scales,
+        final_iterations: None,
         preserve_color: false,
         seed: 0,
         preview_every: 0,
@@ -55,3 +56,9 @@ pub fn preset(n: u8) -> Option<GatysConfig> {
 pub const STYLE_WEIGHT: f64 = 10.0;
 /// γ on pixels in [0, 1].
 pub const TV_WEIGHT: f64 = 10.0;
+
+/// What the bot's quality mode runs (the engine starts it from the fast model's picture): see
+/// docs/gatys.md, "Warm starts", for the study that chose it.
+pub fn quality_mode() -> GatysConfig {
+    preset(3).expect("preset 3 exists")
+}
