@@ -98,6 +98,18 @@ pub async fn metrics_text(app: &App) -> String {
             }
         }
     }
+    out.push_str("# HELP stylegram_stage_seconds Where delivered jobs' time went: download, decode, style statistics, network or optimisation, encode, upload (last 1000 per stage).\n# TYPE stylegram_stage_seconds summary\n");
+    for ((mode, stage), (p50, p95)) in app.stats.stages() {
+        for (q, v) in [("0.5", p50), ("0.95", p95)] {
+            if let Some(v) = v {
+                let _ = writeln!(
+                    out,
+                    "stylegram_stage_seconds{{mode=\"{}\",stage=\"{stage}\",quantile=\"{q}\"}} {v}",
+                    mode_name(mode)
+                );
+            }
+        }
+    }
     let counters = app.telegram.counters();
     out.push_str("# HELP stylegram_api_retries_total Bot API calls tried again, by the fault that came back.\n# TYPE stylegram_api_retries_total counter\n");
     for (fault, n) in counters.retries() {

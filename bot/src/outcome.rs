@@ -1,5 +1,6 @@
-//! How a job ended, and the names modes and outcomes go by in metrics and Redis keys. Shared by the
-//! queues and the operators' statistics, so neither needs the other.
+//! How a job ended ([`Outcome`], and the [`JobEvent`] workers report), and the names modes and
+//! outcomes go by in metrics and Redis keys. Shared by the queues and the operators' statistics,
+//! so neither needs the other.
 use serde::{Deserialize, Serialize};
 use stylegram_engine::Mode;
 
@@ -32,6 +33,23 @@ impl Outcome {
             Outcome::Interrupted => "interrupted",
         }
     }
+}
+
+/// A finished job as the statistics record it (and as workers report it to the bot process).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobEvent {
+    /// The job's lane.
+    pub mode: Mode,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Seconds from "Go" to the result.
+    pub latency: f64,
+    /// The bot's own seconds (not queue, not engine).
+    pub overhead: f64,
+    /// Where a delivered job's time went, stage by stage: download, the engine's stages
+    /// (decode, style, network or optimise, encode), upload.
+    #[serde(default)]
+    pub stages: Vec<(String, f64)>,
 }
 
 /// "fast" or "quality".

@@ -19,7 +19,7 @@ use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 use stylegram_engine::Mode;
 
-use crate::outcome::{Outcome, mode_name};
+use crate::outcome::{JobEvent, mode_name};
 use crate::queue::{Admission, Cancelled, Job, Ticket, unix_ms};
 use crate::session::Settings;
 use crate::store::Finished;
@@ -52,19 +52,6 @@ fn alive(worker: &str) -> String {
 }
 
 const WORKERS: &str = "stylegram:workers";
-
-/// A finished job as the workers report it to the bot process's statistics.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobEvent {
-    /// The job's lane.
-    pub mode: Mode,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Seconds from "Go" to the result.
-    pub latency: f64,
-    /// The bot's own seconds (not queue, not engine).
-    pub overhead: f64,
-}
 
 /// A live worker as its lease describes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use teloxide::types::{InputFile, MessageId};
 use crate::app::App;
 use crate::delivery::CallError;
 use crate::i18n::{Msg, text};
-use crate::outcome::Outcome;
+use crate::outcome::{JobEvent, Outcome};
 use crate::queue::unix_ms;
 use crate::store::Finished;
 use crate::ui;
@@ -86,6 +86,12 @@ pub async fn resume(app: Arc<App>) {
             Err(o) => o,
         };
         let age = unix_ms().saturating_sub(finished.finished_ms) as f64 / 1000.0;
-        app.stats.record(finished.draft.mode, outcome, age, 0.0);
+        app.stats.record(&JobEvent {
+            mode: finished.draft.mode,
+            outcome,
+            latency: age,
+            overhead: 0.0,
+            stages: Vec::new(),
+        });
     }
 }

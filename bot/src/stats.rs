@@ -5,7 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use stylegram_engine::Mode;
 
-use crate::outcome::{Outcome, mode_name};
+use crate::outcome::{JobEvent, Outcome, mode_name};
+
+/// (p50, p95) of a window, `None` when it is empty.
+pub type Quantiles = (Option<f64>, Option<f64>);
 
 /// Samples kept per mode for percentiles.
 const WINDOW: usize = 1000;
@@ -17,6 +20,8 @@ struct Inner {
     /// The bot's own seconds per job: everything but waiting in line and the engine.
     overhead: VecDeque<f64>,
     outcomes: HashMap<(Mode, Outcome), u64>,
+    /// Seconds per stage of delivered jobs, last [`WINDOW`] per mode and stage.
+    stages: HashMap<(Mode, String), VecDeque<f64>>,
     /// (day number since 1970, jobs finished that day).
     today: (u64, u64),
 }
@@ -56,8 +61,16 @@ impl Stats {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a finished job: its outcome, and for results the latency and the bot's overhead.
-    pub fn record(&self, mode: Mode, outcome: Outcome, latency: f64, overhead: f64) {
+    /// Records a finished job: its outcome, and for results the latency, the bot's overhead and
+    /// the stages.
+    pub fn record(&self, event: &JobEvent) {
+        let JobEvent {
+            mode,
+            outcome,
+            latency,
+            overhead,
+            ..
+        } = *event;
         let mut inner = self.lock();
         *inner.outcomes.entry((mode, outcome)).or_insert(0) += 1;
         let day = day_now();
@@ -68,7 +81,25 @@ impl Stats {
         if outcome == Outcome::Done {
             push(inner.latency.entry(mode).or_default(), latency);
             push(&mut inner.overhead, overhead);
+            for (stage, seconds) in &event.stages {
+                push(
+                    inner.stages.entry((mode, stage.clone())).or_default(),
+                    *seconds,
+                );
+            }
         }
+    }
+
+    /// (p50, p95) seconds of each stage of delivered jobs, by mode and stage name.
+    pub fn stages(&self) -> Vec<((Mode, String), Quantiles)> {
+        let inner = self.lock();
+        let mut v: Vec<_> = inner
+            .stages
+            .iter()
+            .map(|(k, w)| (k.clone(), (quantile(w, 0.5), quantile(w, 0.95))))
+            .collect();
+        v.sort_by(|a, b| (mode_name(a.0.0), &a.0.1).cmp(&(mode_name(b.0.0), &b.0.1)));
+        v
     }
 
     /// (p50, p95) latency of `mode` in seconds.
@@ -118,12 +149,26 @@ mod tests {
         assert_eq!(quantile(&VecDeque::new(), 0.5), None);
     }
 
+    fn event(outcome: Outcome, latency: f64, network: f64) -> JobEvent {
+        JobEvent {
+            mode: Mode::Fast,
+            outcome,
+            latency,
+            overhead: 0.01,
+            stages: vec![("network".into(), network)],
+        }
+    }
+
     #[test]
-    fn only_results_count_towards_latency() {
+    fn only_results_count_towards_latency_and_stages() {
         let s = Stats::default();
-        s.record(Mode::Fast, Outcome::Done, 1.0, 0.01);
-        s.record(Mode::Fast, Outcome::Failed, 9.0, 9.0);
+        s.record(&event(Outcome::Done, 1.0, 0.4));
+        s.record(&event(Outcome::Failed, 9.0, 9.0));
         assert_eq!(s.latency(Mode::Fast), (Some(1.0), Some(1.0)));
         assert_eq!(s.jobs_today(), 2);
+        assert_eq!(
+            s.stages(),
+            [((Mode::Fast, "network".to_owned()), (Some(0.4), Some(0.4)))]
+        );
     }
 }

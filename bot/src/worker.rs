@@ -15,9 +15,10 @@ use tokio_util::task::TaskTracker;
 use crate::app::{App, FileProblem};
 use crate::i18n::{Msg, text};
 use crate::jobs::LocalJobs;
+use crate::outcome::JobEvent;
 use crate::outcome::Outcome;
 use crate::queue::{Job, Ticket, unix_ms};
-use crate::redis_queue::{JobEvent, RedisQueue};
+use crate::redis_queue::RedisQueue;
 use crate::results;
 use crate::session::StyleChoice;
 use crate::store::Finished;
@@ -64,8 +65,7 @@ async fn work(app: Arc<App>, jobs: Arc<LocalJobs>, mode: Mode, stop: Cancellatio
         if event.outcome == Outcome::Interrupted {
             tell_interrupted(&app, &ticket.job).await;
         }
-        app.stats
-            .record(mode, event.outcome, event.latency, event.overhead);
+        app.stats.record(&event);
         jobs.queue().finish(&ticket);
     }
 }
@@ -135,7 +135,8 @@ fn lock_running(
 pub async fn run_and_measure(app: &Arc<App>, ticket: &Arc<Ticket>) -> JobEvent {
     let picked = Instant::now();
     lock_running(app).insert(ticket.job.id, ticket.clone());
-    let (outcome, engine_seconds) = match run(app, ticket).await {
+    let mut stages = Vec::new();
+    let (outcome, engine_seconds) = match run(app, ticket, &mut stages).await {
         Ok(seconds) => (Outcome::Done, seconds),
         Err(o) => (o, 0.0),
     };
@@ -148,6 +149,7 @@ pub async fn run_and_measure(app: &Arc<App>, ticket: &Arc<Ticket>) -> JobEvent {
         outcome,
         latency: ticket.submitted.elapsed().as_secs_f64(),
         overhead: (picked.elapsed().as_secs_f64() - engine_seconds).max(0.0),
+        stages,
     }
 }
 
@@ -168,7 +170,7 @@ fn pictures(job: &Job) -> impl Iterator<Item = &str> {
 pub async fn read_events(app: Arc<App>, redis: Arc<RedisQueue>) {
     loop {
         match redis.next_event().await {
-            Ok(Some(e)) => app.stats.record(e.mode, e.outcome, e.latency, e.overhead),
+            Ok(Some(e)) => app.stats.record(&e),
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!("cannot read job statistics from Redis: {e:#}");
@@ -246,8 +248,13 @@ async fn tell(app: &App, job: &Job, words: String) {
     }
 }
 
-/// Runs one job to its end; the engine's seconds on success, the outcome otherwise.
-async fn run(app: &Arc<App>, ticket: &Arc<Ticket>) -> Result<f64, Outcome> {
+/// Runs one job to its end; the engine's seconds on success (with the stages' seconds in
+/// `stages`), the outcome otherwise.
+async fn run(
+    app: &Arc<App>,
+    ticket: &Arc<Ticket>,
+    stages: &mut Vec<(String, f64)>,
+) -> Result<f64, Outcome> {
     let job = &ticket.job;
     let chat = ChatId(job.chat);
     let lang = job.lang;
@@ -266,8 +273,12 @@ async fn run(app: &Arc<App>, ticket: &Arc<Ticket>) -> Result<f64, Outcome> {
         );
         return results::deliver(app, job.id, finished).await.map(|()| 0.0);
     }
+    let fetching = Instant::now();
     let request = match request(app, ticket).await {
-        Ok(r) => r,
+        Ok(r) => {
+            stages.push(("download".into(), fetching.elapsed().as_secs_f64()));
+            r
+        }
         Err(problem) => {
             tracing::warn!(job = job.id, "cannot fetch the job's pictures: {problem:?}");
             tell(app, job, text(lang, problem.message()).to_owned()).await;
@@ -321,9 +332,11 @@ async fn run(app: &Arc<App>, ticket: &Arc<Ticket>) -> Result<f64, Outcome> {
     match result {
         Ok(output) => {
             let finished = finished(app, job, &output);
-            results::deliver(app, job.id, finished)
-                .await
-                .map(|()| output.seconds)
+            stages.extend(output.stages.iter().cloned());
+            let sending = Instant::now();
+            let delivered = results::deliver(app, job.id, finished).await;
+            stages.push(("upload".into(), sending.elapsed().as_secs_f64()));
+            delivered.map(|()| output.seconds)
         }
         Err(EngineError::Cancelled) if ticket.is_interrupted() => Err(Outcome::Interrupted),
         Err(EngineError::Cancelled) => {

@@ -15,9 +15,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::app::App;
 use crate::i18n::{Msg, text};
+use crate::outcome::JobEvent;
 use crate::outcome::Outcome;
 use crate::queue::Ticket;
-use crate::redis_queue::{JobEvent, MAX_ATTEMPTS, ModelOrders, RedisQueue, WorkerInfo};
+use crate::redis_queue::{MAX_ATTEMPTS, ModelOrders, RedisQueue, WorkerInfo};
 use crate::worker::{drain, run_and_measure};
 
 /// How often a running job's cancel flag is read from Redis.
@@ -129,8 +130,7 @@ async fn take_jobs(
             continue;
         }
         app.jobs.release(&ticket).await;
-        app.stats
-            .record(mode, event.outcome, event.latency, event.overhead);
+        app.stats.record(&event);
         if let Err(e) = redis.report(&event).await {
             tracing::warn!("cannot report the job's statistics: {e:#}");
         }
@@ -197,6 +197,7 @@ async fn give_up(app: &App, ticket: &Ticket) -> JobEvent {
         outcome: Outcome::Failed,
         latency: ticket.submitted.elapsed().as_secs_f64(),
         overhead: 0.0,
+        stages: Vec::new(),
     }
 }
 

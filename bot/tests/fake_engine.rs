@@ -99,6 +99,7 @@ impl Engine for FakeEngine {
                 height: 30,
             },
             seconds: 0.01,
+            stages: vec![("network".into(), 0.01)],
         })
     }
 
@@ -428,6 +429,21 @@ async fn a_chat_that_blocked_the_bot_loses_its_job_and_frees_its_slot() {
     user.press(&options, "Go");
     expect(&mut user, EventKind::Photo, "⚡").await;
     assert_eq!(engine.requests.lock().unwrap().len(), 1);
+    // Where the delivered job's time went: the bot's download and upload around the engine's own
+    // stages.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let text = loop {
+        let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+        if text.contains("stage=\"upload\"") || tokio::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for stage in ["download", "network", "upload"] {
+        let line =
+            format!("stylegram_stage_seconds{{mode=\"fast\",stage=\"{stage}\",quantile=\"0.5\"}}");
+        assert!(text.contains(&line), "no {line} in:\n{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -148,6 +148,9 @@ pub struct Output {
     pub picture: Picture,
     /// Seconds the engine spent (decoding included).
     pub seconds: f64,
+    /// Where those seconds went, stage by stage (for operators' metrics), e.g.
+    /// `[("decode", 0.01), ("style", 0.0), ("network", 0.4), ("encode", 0.02)]`.
+    pub stages: Vec<(String, f64)>,
 }
 
 /// How a long job is going.

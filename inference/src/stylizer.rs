@@ -3,6 +3,7 @@
 //! picture, so a style used again costs only the photo's encoder run and the decoder.
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use image::RgbImage;
 use sha2::{Digest, Sha256};
@@ -71,6 +72,15 @@ impl Lru {
     }
 }
 
+/// Where a stylization's time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StylizeTimes {
+    /// The styles' statistics (zero when they were cached).
+    pub style: Duration,
+    /// Resizing the photo, the network, and colour preservation.
+    pub network: Duration,
+}
+
 /// A model plus the style statistics cache.
 pub struct Stylizer {
     model: Arc<AdainModel>,
@@ -126,6 +136,17 @@ impl Stylizer {
         styles: &[(&RgbImage, f32)],
         options: &Options,
     ) -> Result<RgbImage, InferenceError> {
+        self.stylize_timed(content, styles, options)
+            .map(|(image, _)| image)
+    }
+
+    /// [`Stylizer::stylize`], with where the time went.
+    pub fn stylize_timed(
+        &self,
+        content: &RgbImage,
+        styles: &[(&RgbImage, f32)],
+        options: &Options,
+    ) -> Result<(RgbImage, StylizeTimes), InferenceError> {
         if styles.is_empty() {
             return Err(InferenceError::BadRequest("no style given".into()));
         }
@@ -140,21 +161,29 @@ impl Stylizer {
                 options.alpha
             )));
         }
+        let started = Instant::now();
         let stats = styles
             .iter()
             .map(|(s, w)| Ok((self.style_stats(s, options.max_side)?, *w)))
             .collect::<Result<Vec<_>, InferenceError>>()?;
+        let style = started.elapsed();
         let weighted: Vec<(&StyleStats, f32)> =
             stats.iter().map(|(s, w)| (s.as_ref(), *w)).collect();
         let mixed = StyleStats::mix(&weighted)
             .ok_or_else(|| InferenceError::BadRequest("the style weights sum to 0".into()))?;
+        let started = Instant::now();
         let content = images::fit_max_side(content.clone(), options.max_side);
         let out = self.model.transfer(&content, &mixed, options.alpha)?;
-        Ok(if options.preserve_color {
+        let image = if options.preserve_color {
             images::keep_chroma(&content, &out)
         } else {
             out
-        })
+        };
+        let times = StylizeTimes {
+            style,
+            network: started.elapsed(),
+        };
+        Ok((image, times))
     }
 }
 

@@ -21,7 +21,7 @@ use stylegram_inference::InferenceError;
 use stylegram_inference::paintings::Paintings;
 use stylegram_inference::registry::{Registry, Status};
 use stylegram_inference::runtime::{Device, SessionOptions};
-use stylegram_inference::stylizer::Options;
+use stylegram_inference::stylizer::{Options, StylizeTimes};
 
 /// How the local engines are set up.
 #[derive(Debug, Clone)]
@@ -49,6 +49,9 @@ pub struct LocalConfig {
     pub preview_interval: Duration,
     /// What user pictures may be.
     pub limits: ImageLimits,
+    /// Ready fast mode in the background as soon as the engine opens (see
+    /// [`LocalEngine::open`]), instead of on the first user's job.
+    pub warm_up: bool,
 }
 
 /// Fast and quality mode in this process.
@@ -56,7 +59,7 @@ pub struct LocalEngine {
     config: LocalConfig,
     registry: Arc<Registry>,
     paintings: Paintings,
-    painting_images: Mutex<HashMap<String, Arc<RgbImage>>>,
+    painting_images: Arc<Mutex<HashMap<String, Arc<RgbImage>>>>,
     /// Photos decoded by `check_image`, so that `run` does not decode them again.
     decoded: decoded::Decoded,
     #[cfg(feature = "quality")]
@@ -96,6 +99,9 @@ fn jpeg(image: &RgbImage) -> Result<Picture, EngineError> {
 
 impl LocalEngine {
     /// Opens the model registry and the gallery's paintings; fails when no fast model is valid.
+    /// With `config.warm_up`, a thread then readies fast mode before the first user asks: the
+    /// paintings are decoded, their style statistics computed at the fast size, and the network
+    /// runs once (ONNX Runtime sets itself up on its first run).
     pub fn open(config: LocalConfig) -> Result<Self, EngineError> {
         let device: Device = config.device.parse().map_err(EngineError::BadRequest)?;
         #[cfg(feature = "quality")]
@@ -113,15 +119,67 @@ impl LocalEngine {
         .map_err(|e| EngineError::Failed(e.to_string()))?;
         let paintings =
             Paintings::load(&config.styles_dir).map_err(|e| EngineError::Failed(e.to_string()))?;
-        Ok(LocalEngine {
+        let engine = LocalEngine {
             config,
             registry: Arc::new(registry),
             paintings,
-            painting_images: Mutex::new(HashMap::new()),
+            painting_images: Arc::new(Mutex::new(HashMap::new())),
             decoded: decoded::Decoded::new(DECODED_BYTES),
             #[cfg(feature = "quality")]
             quality,
-        })
+        };
+        if engine.config.warm_up {
+            engine.warm_up();
+        }
+        Ok(engine)
+    }
+
+    fn warm_up(&self) {
+        let registry = self.registry.clone();
+        let paintings = self.paintings.clone();
+        let images = self.painting_images.clone();
+        let side = self.config.fast_max_side;
+        let spawned = std::thread::Builder::new()
+            .name("warm-up".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let stylizer = registry.current();
+                let mut ready = Vec::new();
+                for painting in paintings.all() {
+                    let image = match paintings.image(painting) {
+                        Ok(image) => Arc::new(image),
+                        Err(e) => {
+                            tracing::warn!(painting = %painting.id, "cannot read: {e}");
+                            continue;
+                        }
+                    };
+                    if let Err(e) = stylizer.style_stats(&image, side) {
+                        tracing::warn!(painting = %painting.id, "no style statistics: {e}");
+                    }
+                    images
+                        .lock()
+                        .expect("paintings lock")
+                        .insert(painting.id.clone(), image.clone());
+                    ready.push(image);
+                }
+                if let Some(style) = ready.first() {
+                    let photo = RgbImage::from_pixel(64, 64, image::Rgb([128, 128, 128]));
+                    let options = Options {
+                        alpha: 1.0,
+                        preserve_color: false,
+                        max_side: 64,
+                    };
+                    let _ = stylizer.stylize(&photo, &[(style.as_ref(), 1.0)], &options);
+                }
+                tracing::info!(
+                    paintings = ready.len(),
+                    "fast mode ready in {:.1} s (paintings' statistics computed, network run once)",
+                    started.elapsed().as_secs_f64()
+                );
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("no warm-up thread: {e}");
+        }
     }
 
     /// How many photos this engine has decoded for checks and jobs (a photo checked and then
@@ -171,8 +229,12 @@ impl LocalEngine {
             .collect()
     }
 
-    /// Fast mode: the registry's current AdaIN model.
-    fn paint_fast(&self, request: &Request, content: &RgbImage) -> Result<RgbImage, EngineError> {
+    /// Fast mode: the registry's current AdaIN model; the picture and where the time went.
+    fn paint_fast(
+        &self,
+        request: &Request,
+        content: &RgbImage,
+    ) -> Result<(RgbImage, StylizeTimes), EngineError> {
         let styles = self.styles(request)?;
         let refs: Vec<(&RgbImage, f32)> = styles.iter().map(|(i, w)| (i.as_ref(), *w)).collect();
         let options = Options {
@@ -182,7 +244,7 @@ impl LocalEngine {
         };
         self.registry
             .current()
-            .stylize(content, &refs, &options)
+            .stylize_timed(content, &refs, &options)
             .map_err(inference_error)
     }
 
@@ -290,13 +352,28 @@ impl Engine for LocalEngine {
                 images::decode(&request.content, &self.config.limits)
             })
             .map_err(imaging_error)?;
+        let mut stages = vec![("decode".to_owned(), start.elapsed().as_secs_f64())];
         let result = match request.mode {
-            Mode::Fast => self.paint_fast(request, &content)?,
-            Mode::Quality => self.paint_quality(request, &content, progress)?,
+            Mode::Fast => {
+                let (image, times) = self.paint_fast(request, &content)?;
+                stages.push(("style".to_owned(), times.style.as_secs_f64()));
+                stages.push(("network".to_owned(), times.network.as_secs_f64()));
+                image
+            }
+            Mode::Quality => {
+                let painting = Instant::now();
+                let image = self.paint_quality(request, &content, progress)?;
+                stages.push(("optimise".to_owned(), painting.elapsed().as_secs_f64()));
+                image
+            }
         };
+        let encoding = Instant::now();
+        let picture = jpeg(&result)?;
+        stages.push(("encode".to_owned(), encoding.elapsed().as_secs_f64()));
         Ok(Output {
-            picture: jpeg(&result)?,
+            picture,
             seconds: start.elapsed().as_secs_f64(),
+            stages,
         })
     }
 

@@ -43,6 +43,7 @@ fn engine() -> LocalEngine {
         vgg: vgg_weights(),
         preview_interval: Duration::ZERO,
         limits: ImageLimits::default(),
+        warm_up: false,
     })
     .expect("the shipped models and presets open (run `make test`, which bootstraps)")
 }
@@ -93,6 +94,10 @@ fn fast_mode_paints_at_the_configured_size_and_strength_changes_the_picture() {
         strong.picture.height,
     );
     assert!(images::psnr(&b, &source) > images::psnr(&a, &source) + 1.0);
+    let stages: Vec<&str> = strong.stages.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(stages, ["decode", "style", "network", "encode"]);
+    let accounted: f64 = strong.stages.iter().map(|(_, t)| t).sum();
+    assert!(accounted <= strong.seconds + 1e-6 && accounted > 0.5 * strong.seconds);
     assert!(
         engine.provider().starts_with("fast: CPU"),
         "{}",
@@ -162,13 +167,22 @@ fn quality_mode_reports_progress_with_previews_and_stops_when_asked() {
     let engine = engine();
     let mut fractions = Vec::new();
     let mut previews = 0;
+    let mut first_preview = None;
     let output = engine
         .run(&request(&engine, Mode::Quality, 3), &mut |p| {
             fractions.push(p.fraction);
             previews += usize::from(p.preview.is_some());
+            if first_preview.is_none() {
+                first_preview = Some((p.fraction, p.preview.is_some()));
+            }
             Flow::Continue
         })
         .unwrap();
+    assert_eq!(
+        first_preview,
+        Some((0.0, true)),
+        "the fast model's picture is the first preview, before any iteration"
+    );
     assert_eq!(output.picture.width.max(output.picture.height), 96);
     assert!(!fractions.is_empty() && fractions.windows(2).all(|w| w[0] <= w[1]));
     assert!(

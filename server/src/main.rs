@@ -51,6 +51,7 @@ fn local_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
         vgg,
         preview_interval: Duration::from_secs_f64(config.progress_seconds),
         limits: stylegram_imaging::ImageLimits::default(),
+        warm_up: true,
     })
     .map_err(|e| anyhow::anyhow!("cannot start the engines: {e}"))?;
     Ok(Arc::new(engine))

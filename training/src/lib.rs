@@ -15,5 +15,6 @@ pub mod import;
 pub mod paths;
 pub mod plots;
 pub mod train;
+pub mod warm_study;
 
 pub use error::TrainingError;

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -114,6 +116,37 @@ impl Dice {
     }
 }
 
+/// Results delivered since the watched process started (it counts as warmed up after
+/// [`WARM_RESULTS`] of them, [`WARM_QUALITY`] in quality mode).
+#[derive(Default)]
+struct Served {
+    all: AtomicUsize,
+    quality: AtomicUsize,
+}
+
+/// Results, all modes and quality mode, after which the watched process counts as warmed up.
+const WARM_RESULTS: usize = 25;
+const WARM_QUALITY: usize = 3;
+
+impl Served {
+    fn count(&self, kind: Kind) {
+        self.all.fetch_add(1, Ordering::SeqCst);
+        if kind == Kind::Quality {
+            self.quality.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn reset(&self) {
+        self.all.store(0, Ordering::SeqCst);
+        self.quality.store(0, Ordering::SeqCst);
+    }
+
+    fn warm(&self) -> bool {
+        self.all.load(Ordering::SeqCst) >= WARM_RESULTS
+            && self.quality.load(Ordering::SeqCst) >= WARM_QUALITY
+    }
+}
+
 /// A user's plan, drawn before the run.
 #[derive(Clone)]
 struct Plan {
@@ -207,11 +240,16 @@ async fn attempt(user: &mut FakeUser, plan: &Plan) -> Option<Ending> {
 }
 
 /// A user's whole visit: tries until an ending (at most three times).
-async fn visit(mut user: FakeUser, plan: Plan) -> Report {
+async fn visit(mut user: FakeUser, plan: Plan, served: Arc<Served>) -> Report {
     let mut resent = 0;
     let ending = loop {
         match attempt(&mut user, &plan).await {
-            Some(ending) => break ending,
+            Some(ending) => {
+                if matches!(ending, Ending::Delivered(_)) {
+                    served.count(plan.kind);
+                }
+                break ending;
+            }
             None if resent < 3 => resent += 1,
             None => break Ending::Lost,
         }
@@ -471,9 +509,12 @@ async fn run(cli: &Cli, setup: Setup, plans: &[Plan]) -> anyhow::Result<RunFigur
     };
     // (when, what): the disruptions, as fractions of the arrival window.
     let mut schedule: Vec<(f64, &str)> = match setup {
-        Setup::InProcess => vec![(0.3, "restart bot"), (0.5, "warm")],
-        Setup::Redis => vec![(0.2, "warm"), (0.3, "kill w1"), (0.6, "restart bot")],
+        Setup::InProcess => vec![(0.3, "restart bot")],
+        Setup::Redis => vec![(0.3, "kill w1"), (0.6, "restart bot")],
     };
+    // The watched process's peak memory once it has served its first results (in-process: the
+    // bot started by the restart; in Redis mode: worker w2, never restarted).
+    let served = Arc::new(Served::default());
     let mut rss_warm = None;
     let watched = |bot: &Process, workers: &[Option<Process>]| match setup {
         Setup::InProcess => bot.child.id(),
@@ -487,12 +528,14 @@ async fn run(cli: &Cli, setup: Setup, plans: &[Plan]) -> anyhow::Result<RunFigur
         {
             schedule.remove(0);
             match what {
-                "warm" => rss_warm = memory_mb(watched(&bot, &workers), "VmRSS:"),
                 "restart bot" => {
                     println!("{setup:?}: SIGTERM to the bot, then a new bot");
                     stop(bot, &mut counted, false).await?;
                     bot = launcher.start("bot", &[], &[])?;
                     until_up(&bot).await?;
+                    if setup == Setup::InProcess {
+                        served.reset();
+                    }
                 }
                 _ => {
                     println!("{setup:?}: SIGKILL to worker w1, started again in 3 s");
@@ -506,15 +549,21 @@ async fn run(cli: &Cli, setup: Setup, plans: &[Plan]) -> anyhow::Result<RunFigur
                 }
             }
         }
+        if rss_warm.is_none() && schedule.is_empty() && served.warm() {
+            rss_warm = memory_mb(watched(&bot, &workers), "VmHWM:");
+        }
         let user = api.user(base + i as i64, "en");
-        tasks.push(tokio::spawn(visit(user, plan.clone())));
+        tasks.push(tokio::spawn(visit(user, plan.clone(), served.clone())));
     }
     let mut reports = Vec::new();
     for task in tasks {
+        if rss_warm.is_none() && served.warm() {
+            rss_warm = memory_mb(watched(&bot, &workers), "VmHWM:");
+        }
         reports.push(task.await?);
     }
     let wall = start.elapsed().as_secs_f64();
-    let rss_end = memory_mb(watched(&bot, &workers), "VmRSS:");
+    let rss_end = memory_mb(watched(&bot, &workers), "VmHWM:");
     let rss_role = match setup {
         Setup::InProcess => "the bot started after the restart",
         Setup::Redis => "worker w2",
@@ -611,7 +660,7 @@ async fn main() -> anyhow::Result<()> {
         );
         figures.push(run(&cli, setup, &plans).await?);
     }
-    let header = "| mode | users | valid requests | results delivered | lost | duplicated | told it failed | hostile files refused | started over | fast p50 / p95 (s) | quality p50 / p95 (s) | retries 429 / 5xx / network | faults served 429 / 5xx / late / dropped | previews and edits skipped | RSS MiB after warm-up → end | wall (s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+    let header = "| mode | users | valid requests | results delivered | lost | duplicated | told it failed | hostile files refused | started over | fast p50 / p95 (s) | quality p50 / p95 (s) | retries 429 / 5xx / network | faults served 429 / 5xx / late / dropped | previews and edits skipped | peak RSS MiB after warm-up → end | wall (s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
     let mut bad = false;
     let mut table = String::from(header);
     for f in &figures {
@@ -640,7 +689,10 @@ async fn main() -> anyhow::Result<()> {
          worker w1 is killed with SIGKILL and started again, and the bot is restarted with SIGTERM. \
          A user told that the bot restarted, or whose button went out of date, starts over (\"started \
          over\"). \"Lost\" is a valid request that got neither a result nor a message; \"duplicated\" \
-         counts results beyond one per user. Engines are small to keep the run short: fast results \
+         counts results beyond one per user. Peak RSS (VmHWM) is read from the process that runs to the \
+         end (in-process: the bot started by the restart; Redis: worker w2) once it has delivered \
+         {WARM_RESULTS} results, {WARM_QUALITY} of them in quality mode, and after the last \
+         disruption; then at the end. Engines are small to keep the run short: fast results \
          at 256 px, quality at 96 px with 20 iterations.\n\n{table}\n",
         std::thread::available_parallelism().map_or(0, usize::from),
         cli.seconds,

@@ -330,7 +330,7 @@ pub fn optimize_from(
     let mut evaluations = 0usize;
     let mut best: Option<(f64, Tensor, Losses)> = None;
     let mut stop = StopReason::Iterations;
-    for scale in 0..scales {
+    for (scale, &scale_iterations) in plan.iter().enumerate() {
         let factor = 0.5f64.powi((scales - 1 - scale) as i32);
         let (h, w) = (
             ((full_h as f64) * factor).round().max(16.0) as i64,
@@ -380,7 +380,7 @@ pub fn optimize_from(
         let scale_end = if scale + 1 == scales {
             config.iterations
         } else {
-            (done + plan[scale]).min(config.iterations)
+            (done + scale_iterations).min(config.iterations)
         };
         let mut optimizer = match config.optimizer {
             Optimizer::Lbfgs { history } => {

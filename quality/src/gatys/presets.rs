@@ -57,8 +57,17 @@ pub const STYLE_WEIGHT: f64 = 10.0;
 /// γ on pixels in [0, 1].
 pub const TV_WEIGHT: f64 = 10.0;
 
-/// What the bot's quality mode runs (the engine starts it from the fast model's picture): see
-/// docs/gatys.md, "Warm starts", for the study that chose it.
+/// Iterations of the bot's quality mode: from the fast model's picture, 60 L-BFGS iterations reach
+/// about a quarter to a third of preset 3's time (docs/gatys-warm.md).
+pub const QUALITY_MODE_ITERATIONS: usize = 60;
+
+/// What the bot's quality mode runs; the engine starts it from the fast model's picture. The warm
+/// start study (docs/gatys.md, "Warm starts") found that start the lowest objective at a quarter of
+/// preset 3's time on three of its four pair × size runs, and its pictures there hard to tell
+/// from preset 3's final ones; preset 3's objective itself is reached only near preset 3's time.
 pub fn quality_mode() -> GatysConfig {
-    preset(3).expect("preset 3 exists")
+    GatysConfig {
+        iterations: QUALITY_MODE_ITERATIONS,
+        ..preset(3).expect("preset 3 exists")
+    }
 }

@@ -16,6 +16,7 @@ use stylegram_training::{doctor, import, paths};
 mod eval;
 mod export;
 mod train;
+mod warm;
 
 /// Stylegram's libtorch tools: import pretrained VGG weights, check the machine, run Gatys.
 #[derive(Parser)]
@@ -82,6 +83,16 @@ enum Command {
         /// VGG weights from `import-vgg`.
         #[arg(long, env = "STYLEGRAM_VGG")]
         vgg: Option<PathBuf>,
+        /// Instead of the sweep, the warm-start study: preset 3 against starts from the fast
+        /// model's picture, a half-size optimum, and both (writes OUT_DIR/gatys-warm.md).
+        #[arg(long)]
+        warm_starts: bool,
+        /// The warm-start study's sizes (long side in pixels), comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "256,512")]
+        sizes: Vec<u32>,
+        /// The fast-mode bundle whose pictures are the warm starts.
+        #[arg(long, default_value = "models/adain-v1-int8")]
+        model: PathBuf,
     },
 }
 
@@ -220,10 +231,29 @@ fn main() -> ExitCode {
         Command::GatysStudy {
             data,
             pairs,
+            warm_starts: true,
+            sizes,
+            model,
+            out_dir,
+            vgg,
+            ..
+        } => pick_pairs(&data, pairs).and_then(|pairs| {
+            warm::run(warm::WarmArgs {
+                pairs,
+                sizes,
+                model: &model,
+                vgg: &vgg.unwrap_or_else(paths::vgg_weights),
+                out_dir: &out_dir,
+            })
+        }),
+        Command::GatysStudy {
+            data,
+            pairs,
             size,
             variants,
             out_dir,
             vgg,
+            ..
         } => gatys_study(
             &data,
             pairs,
@@ -394,6 +424,27 @@ fn run_gatys(args: GatysArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `n` content/style pairs spread over the sorted files of `data`'s content/ and style/ folders.
+fn pick_pairs(data: &std::path::Path, n: usize) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+    let contents = sorted_images(&data.join("content"))?;
+    let styles = sorted_images(&data.join("style"))?;
+    if contents.is_empty() || styles.is_empty() || n == 0 {
+        return Err(UsageError(format!(
+            "{} needs content/ and style/ images, and --pairs at least 1",
+            data.display()
+        ))
+        .into());
+    }
+    Ok((0..n)
+        .map(|i| {
+            (
+                contents[(i * contents.len() / n + 7) % contents.len()].clone(),
+                styles[(i * styles.len() / n + 16) % styles.len()].clone(),
+            )
+        })
+        .collect())
+}
+
 fn sorted_images(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -417,20 +468,10 @@ fn gatys_study(
     vgg_path: PathBuf,
 ) -> anyhow::Result<ExitCode> {
     use stylegram_training::gatys_study as study;
-    let contents = sorted_images(&data.join("content"))?;
-    let styles = sorted_images(&data.join("style"))?;
-    if contents.is_empty() || styles.is_empty() || pairs == 0 {
-        return Err(UsageError(format!(
-            "{} needs content/ and style/ images, and --pairs at least 1",
-            data.display()
-        ))
-        .into());
-    }
     let limits = ImageLimits::default();
-    let pairs: Vec<study::Pair> = (0..pairs)
-        .map(|i| {
-            let c = &contents[(i * contents.len() / pairs + 7) % contents.len()];
-            let s = &styles[(i * styles.len() / pairs + 16) % styles.len()];
+    let pairs: Vec<study::Pair> = pick_pairs(data, pairs)?
+        .iter()
+        .map(|(c, s)| {
             let stem = |p: &PathBuf| {
                 p.file_stem()
                     .map(|s| s.to_string_lossy().into_owned())
