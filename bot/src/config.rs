@@ -39,7 +39,7 @@ pub struct Config {
     /// Longer side of quality-mode results in pixels.
     #[arg(long, env = "STYLEGRAM_QUALITY_SIDE", default_value_t = 512)]
     pub quality_side: u32,
-    /// Quality-mode iteration cap [default: preset 3's].
+    /// Quality-mode iteration cap [default: 60, L-BFGS from the fast model's picture].
     #[arg(long, env = "STYLEGRAM_QUALITY_ITERATIONS")]
     pub quality_iterations: Option<usize>,
     /// Seconds between progress edits and previews of a quality job.

@@ -10,6 +10,7 @@ use stylegram_engine::Mode;
 
 use crate::app::App;
 use crate::outcome::mode_name;
+use crate::stats::Quantiles;
 
 fn seconds(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |s| format!("{s:.2} s"))
@@ -61,6 +62,15 @@ pub async fn stats_text(app: &App) -> String {
     text
 }
 
+/// A summary's p50 and p95 lines for `name` with `labels` (those that have a value).
+fn quantile_lines(out: &mut String, name: &str, labels: &str, (p50, p95): Quantiles) {
+    for (q, v) in [("0.5", p50), ("0.95", p95)] {
+        if let Some(v) = v {
+            let _ = writeln!(out, "{name}{{{labels},quantile=\"{q}\"}} {v}");
+        }
+    }
+}
+
 /// The Prometheus text exposition of the queue and the job statistics.
 pub async fn metrics_text(app: &App) -> String {
     let mut out = String::new();
@@ -87,28 +97,18 @@ pub async fn metrics_text(app: &App) -> String {
     }
     out.push_str("# HELP stylegram_job_seconds Seconds from Go to the result (last 1000 jobs).\n# TYPE stylegram_job_seconds summary\n");
     for mode in [Mode::Fast, Mode::Quality] {
-        let (p50, p95) = app.stats.latency(mode);
-        for (q, v) in [("0.5", p50), ("0.95", p95)] {
-            if let Some(v) = v {
-                let _ = writeln!(
-                    out,
-                    "stylegram_job_seconds{{mode=\"{}\",quantile=\"{q}\"}} {v}",
-                    mode_name(mode)
-                );
-            }
-        }
+        let labels = format!("mode=\"{}\"", mode_name(mode));
+        quantile_lines(
+            &mut out,
+            "stylegram_job_seconds",
+            &labels,
+            app.stats.latency(mode),
+        );
     }
     out.push_str("# HELP stylegram_stage_seconds Where delivered jobs' time went: download, decode, style statistics, network or optimisation, encode, upload (last 1000 per stage).\n# TYPE stylegram_stage_seconds summary\n");
-    for ((mode, stage), (p50, p95)) in app.stats.stages() {
-        for (q, v) in [("0.5", p50), ("0.95", p95)] {
-            if let Some(v) = v {
-                let _ = writeln!(
-                    out,
-                    "stylegram_stage_seconds{{mode=\"{}\",stage=\"{stage}\",quantile=\"{q}\"}} {v}",
-                    mode_name(mode)
-                );
-            }
-        }
+    for ((mode, stage), quantiles) in app.stats.stages() {
+        let labels = format!("mode=\"{}\",stage=\"{stage}\"", mode_name(mode));
+        quantile_lines(&mut out, "stylegram_stage_seconds", &labels, quantiles);
     }
     let counters = app.telegram.counters();
     out.push_str("# HELP stylegram_api_retries_total Bot API calls tried again, by the fault that came back.\n# TYPE stylegram_api_retries_total counter\n");

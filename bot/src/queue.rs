@@ -47,6 +47,7 @@ pub struct Ticket {
     pub submitted: Instant,
     cancelled: AtomicBool,
     interrupted: AtomicBool,
+    painted: AtomicBool,
 }
 
 impl Ticket {
@@ -57,6 +58,7 @@ impl Ticket {
             submitted: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
             cancelled: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),
+            painted: AtomicBool::new(false),
             job,
         }
     }
@@ -80,6 +82,16 @@ impl Ticket {
     /// Whether the job was stopped by a shutdown.
     pub fn is_interrupted(&self) -> bool {
         self.interrupted.load(Ordering::Relaxed)
+    }
+
+    /// Records that the engine finished the picture (what is left is its delivery).
+    pub fn mark_painted(&self) {
+        self.painted.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the engine finished the picture.
+    pub fn is_painted(&self) -> bool {
+        self.painted.load(Ordering::Relaxed)
     }
 
     /// The message showing the job's position and progress, if one was sent.

@@ -118,9 +118,26 @@ pub async fn drain(app: &Arc<App>, local: Option<&LocalJobs>, tracker: &TaskTrac
     }
     if tokio::time::timeout(LAST_WAIT, tracker.wait())
         .await
-        .is_err()
+        .is_ok()
     {
-        tracing::warn!("deliveries still in progress stay kept for the next start");
+        return;
+    }
+    tracing::warn!("deliveries still in progress stay kept for the next start");
+    if local.is_some() {
+        // Jobs that did not stop in time (an engine step that cannot be interrupted): their users
+        // are told here, since their painters will not get to it before the process ends.
+        // (Painted ones are kept for delivery after the restart: nothing to resend.)
+        let stuck: Vec<Arc<Ticket>> = lock_running(app)
+            .values()
+            .filter(|t| !t.is_painted())
+            .cloned()
+            .collect();
+        let telling = async {
+            for ticket in &stuck {
+                tell_interrupted(app, &ticket.job).await;
+            }
+        };
+        let _ = tokio::time::timeout(LAST_WAIT, telling).await;
     }
 }
 
@@ -331,6 +348,7 @@ async fn run(
     }
     match result {
         Ok(output) => {
+            ticket.mark_painted();
             let finished = finished(app, job, &output);
             stages.extend(output.stages.iter().cloned());
             let sending = Instant::now();

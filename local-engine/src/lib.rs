@@ -41,7 +41,7 @@ pub struct LocalConfig {
     pub fast_max_side: u32,
     /// Longer side of quality-mode results.
     pub quality_size: u32,
-    /// Quality-mode iteration cap (preset 3's when `None`).
+    /// Quality-mode iteration cap (`gatys::quality_mode()`'s when `None`).
     pub quality_iterations: Option<usize>,
     /// VGG weights for quality mode (loaded on the first quality job).
     pub vgg: PathBuf,

@@ -42,6 +42,22 @@ fn run(config: &GatysConfig, styles: &[Style]) -> gatys::GatysOutput {
     .unwrap()
 }
 
+/// Koala × Van Gogh with `config`, showing `seen` every iteration.
+fn run_with(config: &GatysConfig, mut seen: impl FnMut(&gatys::Iteration)) -> gatys::GatysOutput {
+    let styles = van_gogh();
+    gatys::optimize(
+        &vgg(),
+        &photo("test/content/koala.jpg"),
+        &styles,
+        config,
+        |p| {
+            seen(p);
+            ControlFlow::Continue(())
+        },
+    )
+    .unwrap()
+}
+
 #[test]
 fn lbfgs_lowers_the_loss_and_keeps_the_aspect_ratio() {
     let mut first = None;
@@ -126,17 +142,9 @@ fn progress_reports_previews_and_eta() {
         ..small(4)
     };
     let mut events = Vec::new();
-    gatys::optimize(
-        &vgg(),
-        &photo("test/content/koala.jpg"),
-        &van_gogh(),
-        &config,
-        |p| {
-            events.push((p.iteration, p.preview.is_some(), p.eta));
-            ControlFlow::Continue(())
-        },
-    )
-    .unwrap();
+    run_with(&config, |p| {
+        events.push((p.iteration, p.preview.is_some(), p.eta))
+    });
     let iterations: Vec<usize> = events.iter().map(|e| e.0).collect();
     assert_eq!(iterations, [1, 2, 3, 4]);
     let previews: Vec<bool> = events.iter().map(|e| e.1).collect();
@@ -354,17 +362,7 @@ fn a_pyramid_spends_most_iterations_where_pixels_are_cheap_and_reports_true_prog
         [5, 5]
     );
     let mut events = Vec::new();
-    gatys::optimize(
-        &vgg(),
-        &photo("test/content/koala.jpg"),
-        &van_gogh(),
-        &config,
-        |p| {
-            events.push((p.scale, p.fraction));
-            ControlFlow::Continue(())
-        },
-    )
-    .unwrap();
+    run_with(&config, |p| events.push((p.scale, p.fraction)));
     let scales: Vec<usize> = events.iter().map(|e| e.0).collect();
     assert_eq!(scales, [0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
     // A coarse iteration is a quarter of a fine one: 8 × ¼ + 2 × 1 = 4 units in all.
