@@ -17,6 +17,18 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The CPU's model name and core count, from /proc/cpuinfo, e.g. "AMD EPYC (2 cores)".
+pub fn cpu_name() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
+        c.lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|m| m.trim().to_owned())
+    });
+    format!("{} ({cores} cores)", model.as_deref().unwrap_or("unknown CPU"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use fake_bot_api::probe::{memory_mb, metric};
+use fake_bot_api::probe::{cpu_name, memory_mb, metric};
 use fake_bot_api::{EventKind, FakeBotApi, FakeUser};
 
 /// Load test for stylegram-bot: N users send a photo at once in fast mode.
@@ -119,6 +119,19 @@ async fn main() -> anyhow::Result<()> {
         fmt_ms(overhead50),
         fmt_ms(overhead95),
     );
+    // Where a job's time went, from the bot's own split in /metrics.
+    let stage_names = ["download", "decode", "style", "network", "encode", "upload"];
+    let mut stages = String::from("| stage | p50 (ms) | p95 (ms) |\n|---|---|---|\n");
+    for stage in stage_names {
+        let q = |q: &str| {
+            metric(
+                &metrics,
+                &format!("stylegram_stage_seconds{{mode=\"fast\",stage=\"{stage}\",quantile=\"{q}\"}}"),
+            )
+        };
+        stages.push_str(&format!("| {stage} | {} | {} |\n", fmt_ms(q("0.5")), fmt_ms(q("0.95"))));
+    }
+    let table = format!("{table}\nWhere a job's time went (the bot's `stylegram_stage_seconds`):\n\n{stages}");
     print!("{table}");
     let doc = format!(
         "# Bot load benchmark\n\n\
@@ -127,11 +140,12 @@ async fn main() -> anyhow::Result<()> {
          picking the first painting and pressing Go in fast mode. \"Bot overhead\" is the bot's own \
          time per job from /metrics: from a worker taking the job to the result being sent, minus \
          the engine's time (fetching the photo from the file cache or the Bot API, building the \
-         request, sending the result). Machine: the 2-core development CPU (no GPU).\n\n{table}",
+         request, sending the result). Machine: {}.\n\n{table}",
         cli.users,
         cli.workers,
         cli.max_side,
-        cli.photo.display()
+        cli.photo.display(),
+        cpu_name(),
     );
     std::fs::write(&cli.out, doc).with_context(|| format!("{}", cli.out.display()))?;
     println!("wrote {}", cli.out.display());
@@ -144,3 +158,4 @@ async fn main() -> anyhow::Result<()> {
     }
     Ok(())
 }
+

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
-use fake_bot_api::probe::{memory_mb, metric};
+use fake_bot_api::probe::{cpu_name, memory_mb, metric};
 use fake_bot_api::redis::RedisServer;
 use fake_bot_api::{Event, EventKind, FakeBotApi, FakeUser, FaultRule};
 
@@ -670,18 +670,11 @@ async fn main() -> anyhow::Result<()> {
         table.push_str(&line);
     }
     println!("{table}");
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = cpu_name();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let doc = format!(
         "# Reliability: the soak test\n\n\
-         Made by `make soak` (`{command}`) on {cpu} ({} cores). Scripted users arrive evenly over \
+         Made by `make soak` (`{command}`) on {cpu}. Scripted users arrive evenly over \
          {} s per mode; each sends a photo, picks a painting or sends their own style picture, \
          chooses fast or quality mode and presses Go; a few send files that are not pictures. The \
          fake Bot API answers with the faults {:?} (every method but polling and start-up). \
@@ -694,7 +687,6 @@ async fn main() -> anyhow::Result<()> {
          {WARM_RESULTS} results, {WARM_QUALITY} of them in quality mode, and after the last \
          disruption; then at the end. Engines are small to keep the run short: fast results \
          at 256 px, quality at 96 px with 20 iterations.\n\n{table}\n",
-        std::thread::available_parallelism().map_or(0, usize::from),
         cli.seconds,
         cli.faults
             .iter()
