@@ -26,7 +26,10 @@ pub fn cpu_name() -> String {
             .and_then(|l| l.split(':').nth(1))
             .map(|m| m.trim().to_owned())
     });
-    format!("{} ({cores} cores)", model.as_deref().unwrap_or("unknown CPU"))
+    format!(
+        "{} ({cores} cores)",
+        model.as_deref().unwrap_or("unknown CPU")
+    )
 }
 
 #[cfg(test)]

@@ -126,12 +126,20 @@ async fn main() -> anyhow::Result<()> {
         let q = |q: &str| {
             metric(
                 &metrics,
-                &format!("stylegram_stage_seconds{{mode=\"fast\",stage=\"{stage}\",quantile=\"{q}\"}}"),
+                &format!(
+                    "stylegram_stage_seconds{{mode=\"fast\",stage=\"{stage}\",quantile=\"{q}\"}}"
+                ),
             )
         };
-        stages.push_str(&format!("| {stage} | {} | {} |\n", fmt_ms(q("0.5")), fmt_ms(q("0.95"))));
+        stages.push_str(&format!(
+            "| {stage} | {} | {} |\n",
+            fmt_ms(q("0.5")),
+            fmt_ms(q("0.95"))
+        ));
     }
-    let table = format!("{table}\nWhere a job's time went (the bot's `stylegram_stage_seconds`):\n\n{stages}");
+    let table = format!(
+        "{table}\nWhere a job's time went (the bot's `stylegram_stage_seconds`):\n\n{stages}"
+    );
     print!("{table}");
     let doc = format!(
         "# Bot load benchmark\n\n\
@@ -158,4 +166,3 @@ async fn main() -> anyhow::Result<()> {
     }
     Ok(())
 }
-
