@@ -97,3 +97,52 @@ fn grayscale_and_transparent_photos_are_stylized() {
         assert!(String::from_utf8_lossy(&o.stdout).contains("2 iterations"));
     }
 }
+
+#[test]
+fn a_warm_start_from_a_fast_model_bundle_and_a_missing_bundle_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.png");
+    let koala = common::data("test/content/koala.jpg");
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let bundle = models.join("adain-v1-int8");
+    let bundle = bundle.to_str().unwrap();
+    let vgg = stylegram_quality::paths::vgg_weights();
+    let vgg = vgg.to_str().unwrap();
+    let o = gatys(
+        &koala,
+        &out,
+        &[
+            "--size",
+            "64",
+            "--iterations",
+            "3",
+            "--warm-start",
+            bundle,
+            "--vgg",
+            vgg,
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("3 iterations") && said.contains("warm start"),
+        "{said}"
+    );
+    assert!(image::open(&out).is_ok());
+
+    let missing = models.join("no-such-bundle");
+    let o = gatys(
+        &koala,
+        &out,
+        &[
+            "--size",
+            "64",
+            "--warm-start",
+            missing.to_str().unwrap(),
+            "--vgg",
+            vgg,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--warm-start"), "{}", stderr(&o));
+}
