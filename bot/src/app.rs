@@ -8,7 +8,7 @@ use stylegram_engine::{Engine, PaintingInfo};
 use teloxide::types::User;
 
 use crate::config::Config;
-use crate::delivery::{CallError, Telegram};
+use crate::delivery::Telegram;
 use crate::i18n::{Lang, Msg};
 use crate::jobs::JobStore;
 use crate::queue::Ticket;
@@ -147,10 +147,6 @@ impl App {
         let bytes = match self.telegram.file(file_id, limit).await {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Err(FileProblem::TooLarge),
-            // Telegram serves files up to 20 MB; it says so for bigger ones.
-            Err(CallError::Refused(e)) if e.to_string().contains("too big") => {
-                return Err(FileProblem::TooLarge);
-            }
             Err(e) => return Err(FileProblem::Transport(e.to_string())),
         };
         if bytes.len() as u64 > limit {

@@ -115,9 +115,17 @@ pub async fn run_until(
         tokio::spawn(worker::read_events(app.clone(), redis));
     }
     worker::spawn_position_updates(&app);
-    if let Err(e) = bot.set_my_commands(handlers::Command::bot_commands()).await {
-        tracing::warn!("cannot set the command list: {e}");
-    }
+    // The command list, through the retry rules, without holding up the start.
+    let telegram = app.telegram.clone();
+    tokio::spawn(async move {
+        let commands = handlers::Command::bot_commands();
+        let set = telegram
+            .unscoped("setMyCommands", |api| api.set_my_commands(commands.clone()))
+            .await;
+        if let Err(e) = set {
+            tracing::warn!("cannot set the command list: {e}");
+        }
+    });
     let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::tree())
         .dependencies(dptree::deps![app.clone(), storage])
         .default_handler(|_| async {})

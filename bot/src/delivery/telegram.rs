@@ -191,22 +191,45 @@ impl Telegram {
         }
         match importance {
             Importance::MayDrop => self.try_once(what, chat, make).await,
-            Importance::Must => {
-                let counters = &self.shared.counters;
-                let sent = with_retries(
-                    what,
-                    self.deadline,
-                    |e: &RequestError| {
-                        self.note(e);
-                        classify(e)
-                    },
-                    |fault| counters.retried(fault),
-                    || make(&self.api).into_future(),
-                )
-                .await;
-                sent.map_err(|ended| self.ended(what, chat, ended))
-            }
+            Importance::Must => self.retried(what, Some(chat), make).await,
         }
+    }
+
+    /// A call that must get through and concerns no chat (the command list, a file's path).
+    pub async fn unscoped<R, T>(
+        &self,
+        what: &'static str,
+        make: impl Fn(&Api) -> R,
+    ) -> Result<T, CallError>
+    where
+        R: IntoFuture<Output = Result<T, RequestError>>,
+    {
+        self.retried(what, None, make).await
+    }
+
+    /// Runs the call with the retry rules until the deadline; a gone answer marks `chat` gone.
+    async fn retried<R, T>(
+        &self,
+        what: &'static str,
+        chat: Option<ChatId>,
+        make: impl Fn(&Api) -> R,
+    ) -> Result<T, CallError>
+    where
+        R: IntoFuture<Output = Result<T, RequestError>>,
+    {
+        let counters = &self.shared.counters;
+        with_retries(
+            what,
+            self.deadline,
+            |e: &RequestError| {
+                self.note(e);
+                classify(e)
+            },
+            |fault| counters.retried(fault),
+            || make(&self.api).into_future(),
+        )
+        .await
+        .map_err(|ended| self.ended(what, chat, ended))
     }
 
     /// A call that must get through, for `chat`.
@@ -240,8 +263,7 @@ impl Telegram {
         R: IntoFuture<Output = Result<T, RequestError>>,
     {
         if self.under_pressure() {
-            self.shared.counters.skipped.fetch_add(1, Ordering::Relaxed);
-            return Err(CallError::Skipped);
+            return Err(self.skipped());
         }
         match tokio::time::timeout(MAY_DROP_WAIT, make(&self.api).into_future()).await {
             Ok(Ok(value)) => Ok(value),
@@ -255,51 +277,55 @@ impl Telegram {
                     super::retry::Verdict::Final => Err(CallError::Refused(error)),
                     _ => {
                         tracing::debug!(what, "skipped: {error}");
-                        self.shared.counters.skipped.fetch_add(1, Ordering::Relaxed);
-                        Err(CallError::Skipped)
+                        Err(self.skipped())
                     }
                 }
             }
-            Err(_) => {
-                self.shared.counters.skipped.fetch_add(1, Ordering::Relaxed);
-                Err(CallError::Skipped)
-            }
+            Err(_) => Err(self.skipped()),
         }
     }
 
-    fn ended(&self, what: &str, chat: ChatId, ended: Ended<RequestError>) -> CallError {
-        match ended {
-            Ended::Final { gone: true, .. } => {
+    /// Counts a call that may be dropped and was.
+    fn skipped(&self) -> CallError {
+        self.shared.counters.skipped.fetch_add(1, Ordering::Relaxed);
+        CallError::Skipped
+    }
+
+    fn ended(&self, what: &str, chat: Option<ChatId>, ended: Ended<RequestError>) -> CallError {
+        match (ended, chat) {
+            (Ended::Final { gone: true, .. }, Some(chat)) => {
                 self.mark_gone(chat);
                 CallError::Gone
             }
-            Ended::Final { error, .. } => {
+            (Ended::Final { error, .. }, _) => {
                 tracing::debug!(what, "refused: {error}");
                 CallError::Refused(error)
             }
-            Ended::GaveUp(error) => {
+            (Ended::GaveUp(error), _) => {
                 self.shared.counters.gave_up.fetch_add(1, Ordering::Relaxed);
                 CallError::GaveUp(error.to_string())
             }
         }
     }
 
-    /// The bytes of a user's file, refused (`Ok(None)`) when Telegram says it is over `limit`
-    /// bytes; getFile and the download are retried like any call that must get through.
+    /// The bytes of a user's file, or `Ok(None)` when it is over `limit` bytes or Telegram says it
+    /// is too big to serve (over 20 MB); getFile and the download are retried like any call that
+    /// must get through.
     pub async fn file(&self, file_id: &str, limit: u64) -> Result<Option<Vec<u8>>, CallError> {
-        let counters = &self.shared.counters;
-        let file = with_retries(
-            "getFile",
-            self.deadline,
-            classify,
-            |f| counters.retried(f),
-            || self.raw.get_file(FileId(file_id.to_owned())).into_future(),
-        )
-        .await
-        .map_err(|ended| self.ended_file(ended))?;
+        let file = match self
+            .unscoped("getFile", |api| api.get_file(FileId(file_id.to_owned())))
+            .await
+        {
+            Ok(file) => file,
+            Err(CallError::Refused(e)) if e.to_string().contains("file is too big") => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         if u64::from(file.size) > limit && file.size != u32::MAX {
             return Ok(None);
         }
+        let counters = &self.shared.counters;
         let bytes = with_retries(
             "download",
             self.deadline,
@@ -319,16 +345,6 @@ impl Telegram {
             }
         })?;
         Ok(Some(bytes))
-    }
-
-    fn ended_file(&self, ended: Ended<RequestError>) -> CallError {
-        match ended {
-            Ended::Final { error, .. } => CallError::Refused(error),
-            Ended::GaveUp(error) => {
-                self.shared.counters.gave_up.fetch_add(1, Ordering::Relaxed);
-                CallError::GaveUp(error.to_string())
-            }
-        }
     }
 }
 
