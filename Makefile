@@ -8,7 +8,7 @@ ENV_FILE := $(STYLEGRAM_HOME)/env.sh
 CARGO := source $(ENV_FILE) && cargo
 VGG := $(STYLEGRAM_HOME)/vgg16.safetensors
 
-.PHONY: run worker demo test bootstrap bootstrap-test build vgg lint fmt doctor bench-gatys bench-fast bench-bot quantize soak soak-short
+.PHONY: run worker demo test bootstrap bootstrap-test bootstrap-gpu test-gpu-build build vgg lint fmt doctor bench-gatys bench-fast bench-bot quantize soak soak-short
 
 ## run: bootstrap, build, and start stylegram-bot (needs TELOXIDE_TOKEN; honours TELOXIDE_API_URL)
 run: bootstrap
@@ -35,6 +35,15 @@ bootstrap:
 
 bootstrap-test:
 	@scripts/bootstrap.sh --test-services
+
+## bootstrap-gpu: install ONNX Runtime's GPU build (CUDA provider) even on a machine without a GPU
+bootstrap-gpu:
+	@scripts/bootstrap.sh --gpu
+
+## test-gpu-build: with the GPU build installed, check that the CUDA provider's libraries resolve and
+## that sessions fall back to the CPU, with the reason, where no GPU is usable (no GPU needed)
+test-gpu-build: bootstrap-gpu
+	@$(CARGO) test -p stylegram-inference --test gpu_build
 
 build: bootstrap
 	@$(CARGO) build --release --workspace

@@ -8,7 +8,11 @@ implements the same losses (content MSE at relu4_2, Gram MSE at relu1_1..relu5_1
 Gram normalised by C*H*W, mean-squared total variation, Caffe BGR preprocessing). Both sides get the
 same pre-resized PNGs, the same thread count, and report the loss of the best image seen, timed
 from target computation to the end of the last iteration (weights loading excluded on both sides).
-The table goes to stdout and to docs/gatys-benchmark.md.
+
+Three tables, to stdout and to docs/gatys-benchmark.md: the recipe side by side (with preset 3 and the
+bot's quality mode scored by the reference's losses); one f32 iteration, ours against PyTorch, with
+this CPU's instruction sets and with AVX2 only; and what preset 3 and the quality mode take at 256 and
+512 px both ways (about 15 minutes in all on a 2-core machine; --skip-expectations leaves the last out).
 """
 import argparse
 import json
@@ -137,47 +141,113 @@ def ours(binary, content, style, out, extra):
     return float(g[0]), (float(g[4]), float(g[5]), float(g[6]), float(g[7])), int(g[2])
 
 
+AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+"""Environment that keeps libtorch (ATen kernels and oneDNN convolutions) to AVX2 and FMA: how a CPU
+without AVX-512 runs, on this machine's cores."""
+
+LAYERS = ["--content-layers", ",".join(f"{k}:{w}" for k, w in CONTENT_LAYERS.items()),
+          "--style-layers", ",".join(f"{k}:{w}" for k, w in STYLE_LAYERS.items())]
+
+
+def recipe_args(args, size, iterations):
+    """Every knob of the prototype's recipe pinned explicitly, so no preset default leaks in."""
+    return ["--optimizer", "adam", "--lr", str(args.lr), "--iterations", str(iterations), "--scales", "1",
+            "--init", "content", "--size", str(size), "--content-weight", "1", "--style-weight",
+            str(args.style_weight), "--tv-weight", str(args.tv_weight), "--stall-tolerance", "0",
+            "--precision", "f32", "--vgg", args.vgg] + LAYERS
+
+
+def resized(args, tmp, size):
+    """The content and style pictures resized to `size` px long side, as PNGs both sides read."""
+    from PIL import Image
+
+    paths = {}
+    for name in ("content", "style"):
+        img = Image.open(getattr(args, name)).convert("RGB")
+        if max(img.size) != size:
+            scale = size / max(img.size)
+            img = img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS)
+        paths[name] = os.path.join(tmp, f"{name}-{size}.png")
+        img.save(paths[name])
+    return paths
+
+
+def iteration_probe(args):
+    """One iteration's cost in f32 at each size, ours and PyTorch's, in this process's instruction
+    sets: the mean over --probe-iterations Adam iterations of the recipe, targets included on both
+    sides. Prints JSON for the parent."""
+    tmp = tempfile.mkdtemp()
+    vgg = load_vgg(args.vgg)
+    n = args.probe_iterations
+    out = {"capability": torch.backends.cpu.get_cpu_capability(), "sizes": {}}
+    for size in args.probe_sizes:
+        paths = resized(args, tmp, size)
+        ours_time, _, _ = ours(args.binary, paths["content"], paths["style"], os.path.join(tmp, "o.png"),
+                               recipe_args(args, size, n))
+        ref_time, _ = reference(vgg, load_png(paths["content"]), load_png(paths["style"]), n, args.lr,
+                                args.style_weight, args.tv_weight)
+        out["sizes"][size] = {"ours": ours_time / n, "torch": ref_time / n}
+    print(json.dumps(out))
+
+
+def run_probe(args, env_extra):
+    """Runs `iteration_probe` in a fresh interpreter with `env_extra` set before torch loads."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--iteration-probe", "--binary", args.binary, "--vgg", args.vgg,
+           "--content", args.content, "--style", args.style, "--probe-iterations", str(args.probe_iterations),
+           "--probe-sizes", ",".join(map(str, args.probe_sizes))]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, **env_extra})
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def expectation(args, tmp, size, env_extra, precision, what):
+    """Seconds our CLI takes for preset 3 or the bot's quality mode at `size`, under `env_extra`."""
+    paths = resized(args, tmp, size)
+    extra = ["--preset", "3", "--size", str(size), "--vgg", args.vgg, "--precision", precision]
+    if what == "quality":
+        extra += ["--iterations", "60", "--warm-start", os.path.join(ROOT, "models/adain-v1-int8")]
+    env = {**os.environ, **env_extra}
+    cmd = [args.binary, "gatys", "--content", paths["content"], "--style", paths["style"], "--out",
+           os.path.join(tmp, "e.png"), "--device", "cpu"] + extra
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    m = SUMMARY.search(done.stdout)
+    if not m:
+        sys.exit(f"could not parse the CLI summary: {done.stdout}{done.stderr}")
+    return float(m.group(1)), int(m.group(3))
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(here)
     home = os.environ.get("STYLEGRAM_HOME", os.path.expanduser("~/.cache/stylegram"))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--content", default=os.path.join(root, "../shared/data/test/content/koala.jpg"))
-    p.add_argument("--style", default=os.path.join(root, "../shared/data/test/style/vangog.jpg"))
-    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--content", default=os.path.join(ROOT, "../shared/data/test/content/koala.jpg"))
+    p.add_argument("--style", default=os.path.join(ROOT, "../shared/data/test/style/vangog.jpg"))
+    p.add_argument("--size", type=int, default=256, help="long side of the recipe table's run")
     p.add_argument("--iterations", type=int, default=300)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--style-weight", type=float, default=10.0)
     p.add_argument("--tv-weight", type=float, default=10.0)
     p.add_argument("--vgg", default=os.environ.get("STYLEGRAM_VGG", os.path.join(home, "vgg16.safetensors")))
-    p.add_argument("--binary", default=os.path.join(root, "target/release/stylegram-train"))
-    p.add_argument("--out", default=os.path.join(root, "docs/gatys-benchmark.md"))
+    p.add_argument("--binary", default=os.path.join(ROOT, "target/release/stylegram-train"))
+    p.add_argument("--out", default=os.path.join(ROOT, "docs/gatys-benchmark.md"))
+    p.add_argument("--probe-iterations", type=int, default=20, help="iterations per one-iteration measurement")
+    p.add_argument("--probe-sizes", type=lambda v: [int(x) for x in v.split(",")], default=[256, 512])
+    p.add_argument("--skip-expectations", action="store_true",
+                   help="leave out the preset 3 and quality-mode times at 256 and 512 px (about 10 minutes)")
+    p.add_argument("--iteration-probe", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-
-    from PIL import Image
+    if args.iteration_probe:
+        return iteration_probe(args)
 
     tmp = tempfile.mkdtemp()
-    paths = {}
-    for name in ("content", "style"):
-        img = Image.open(getattr(args, name)).convert("RGB")
-        if max(img.size) != args.size:
-            scale = args.size / max(img.size)
-            img = img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS)
-        paths[name] = os.path.join(tmp, f"{name}.png")
-        img.save(paths[name])
-
+    paths = resized(args, tmp, args.size)
     threads = torch.get_num_threads()
     vgg = load_vgg(args.vgg)
     content, style = load_png(paths["content"]), load_png(paths["style"])
-    # Every knob pinned explicitly, so no preset default leaks into the "same recipe" run.
-    layers = ["--content-layers", ",".join(f"{k}:{w}" for k, w in CONTENT_LAYERS.items()),
-              "--style-layers", ",".join(f"{k}:{w}" for k, w in STYLE_LAYERS.items())]
-    recipe = ["--optimizer", "adam", "--lr", str(args.lr), "--iterations", str(args.iterations), "--scales", "1",
-              "--init", "content", "--size", str(args.size), "--content-weight", "1", "--style-weight",
-              str(args.style_weight), "--tv-weight", str(args.tv_weight), "--stall-tolerance", "0",
-              "--precision", "f32", "--vgg", args.vgg] + layers
     # Same recipe, run in one command, ours first then PyTorch, then preset 3.
-    ours_time, ours_loss, ours_its = ours(args.binary, paths["content"], paths["style"], os.path.join(tmp, "ours.png"), recipe)
+    ours_time, ours_loss, ours_its = ours(args.binary, paths["content"], paths["style"], os.path.join(tmp, "ours.png"),
+                                          recipe_args(args, args.size, args.iterations))
     ref_time, ref_loss = reference(vgg, content, style, args.iterations, args.lr, args.style_weight, args.tv_weight)
     preset = ["--preset", "3", "--size", str(args.size), "--vgg", args.vgg]
     p3_time, _, p3_its = ours(args.binary, paths["content"], paths["style"], os.path.join(tmp, "p3.png"), preset)
@@ -185,7 +255,7 @@ def main():
     p3_loss = score(vgg, load_png(os.path.join(tmp, "p3.png")), content, style, args.style_weight, args.tv_weight)
     # The bot's quality mode: 60 iterations from the fast model's picture (making it included).
     quality = ["--preset", "3", "--iterations", "60", "--size", str(args.size), "--vgg", args.vgg,
-               "--warm-start", os.path.join(root, "models/adain-v1-int8")]
+               "--warm-start", os.path.join(ROOT, "models/adain-v1-int8")]
     q_time, _, q_its = ours(args.binary, paths["content"], paths["style"], os.path.join(tmp, "q.png"), quality)
     q_loss = score(vgg, load_png(os.path.join(tmp, "q.png")), content, style, args.style_weight, args.tv_weight)
 
@@ -206,6 +276,42 @@ def main():
         f"| {name} | {its} | {t:.1f} | {ratio} | {l[0]:.4g} | {l[1]:.4g} | {l[2]:.4g} | {ds} | {dc} |\n"
         for name, t, l, its, ratio, ds, dc in rows
     )
+
+    # One iteration in f32, ours against PyTorch, with this CPU's instruction sets and with AVX2 only.
+    probes = [("as found", run_probe(args, {})), ("AVX2 only", run_probe(args, AVX2_ONLY))]
+    iteration = (
+        "\n## One iteration in f32\n\n"
+        f"Value and gradient of the same objective in f32, both sides on the same pictures: the mean over "
+        f"{args.probe_iterations} Adam iterations of the recipe above, its targets included on both sides "
+        "(our CLI's `--precision f32`, PyTorch eager). \"AVX2 only\" runs both with "
+        "`ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`, which keeps libtorch's kernels and oneDNN's "
+        "convolutions to AVX2 and FMA: the instruction sets of a CPU without AVX-512, on this machine's "
+        "cores (a real AVX2-only CPU has other cores and caches, so its times differ).\n\n"
+        "| instruction sets | libtorch kernels | size | ours (s/iteration) | PyTorch (s/iteration) | ours ÷ PyTorch |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    for label, probe in probes:
+        for size, t in probe["sizes"].items():
+            iteration += (f"| {label} | {probe['capability']} | {size} px | {t['ours']:.3f} | {t['torch']:.3f} | "
+                          f"{t['ours'] / t['torch']:.2f}× |\n")
+
+    expectations = ""
+    if not args.skip_expectations:
+        expectations = (
+            "\n## What to expect: preset 3 and the bot's quality mode\n\n"
+            "Our CLI alone, `stylegram-train gatys --preset 3` and the bot's quality mode (`--preset 3 "
+            "--iterations 60 --warm-start models/adain-v1-int8`, the fast picture's time included), as this "
+            "CPU runs them (precision `auto`: bf16 where the CPU has AVX-512 BF16) and with AVX2 only in f32 "
+            "(see above). One run each.\n\n"
+            "| instruction sets | precision | size | preset 3 (s) | its iterations | quality mode (s) |\n"
+            "|---|---|---|---|---|---|\n"
+        )
+        for label, env, precision in (("as found", {}, "auto"), ("AVX2 only", AVX2_ONLY, "f32")):
+            for size in (256, 512):
+                p3, p3_n = expectation(args, tmp, size, env, precision, "preset")
+                q, _ = expectation(args, tmp, size, env, precision, "quality")
+                expectations += f"| {label} | {precision} | {size} px | {p3:.1f} | {p3_n} | {q:.1f} |\n"
+
     machine = f"{cpu_description()}, {os.cpu_count()} cores, {threads} torch threads"
     text = (
         "# Gatys benchmark: our CLI against the PyTorch reference\n\n"
@@ -219,13 +325,12 @@ def main():
         "is the bot's quality mode (preset 3's objective, 60 iterations from the int8 fast model's picture, the time "
         "to make that picture included). "
         "Other losses are those of the best image seen during the run.\n\n"
-        + header + body
+        + header + body + iteration + expectations
     )
     print(text)
     with open(args.out, "w") as f:
         f.write(text)
     print(f"wrote {args.out}")
-    print(json.dumps({"ours": ours_time, "reference": ref_time, "preset3": p3_time, "quality": q_time}))
 
 
 if __name__ == "__main__":

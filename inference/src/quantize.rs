@@ -111,14 +111,32 @@ pub struct QuantizedBundle {
 }
 
 /// Writes the int8 variant of bundle `src` into `dst` (created if needed), calibrated on `set`, as
-/// model `name` (default: `dst`'s folder name); `progress` is called after each calibration picture.
+/// model `name` (default: `dst`'s folder name), with the convolutions in `keep_float`
+/// (`encoder/NODE` or `decoder/NODE`) left in float; `progress` is called after each calibration
+/// picture.
 pub fn quantize_bundle(
     src: &Path,
     dst: &Path,
     name: Option<&str>,
+    keep_float: &[String],
     set: &CalibrationSet,
     mut progress: impl FnMut(),
 ) -> Result<QuantizedBundle, InferenceError> {
+    let kept_in = |graph: &str| -> Vec<String> {
+        keep_float
+            .iter()
+            .filter_map(|k| k.strip_prefix(graph)?.strip_prefix('/'))
+            .map(str::to_owned)
+            .collect()
+    };
+    if let Some(bad) = keep_float
+        .iter()
+        .find(|k| !(k.starts_with("encoder/") || k.starts_with("decoder/")))
+    {
+        return Err(InferenceError::BadRequest(format!(
+            "keep-float '{bad}': name a convolution as encoder/NODE or decoder/NODE"
+        )));
+    }
     let manifest = Manifest::read_verified(src)?;
     if manifest.architecture.get("quantization").is_some() {
         return Err(InferenceError::BadRequest(format!(
@@ -192,8 +210,11 @@ pub fn quantize_bundle(
     }
     let decoder_ranges = meter.ranges();
 
-    let (encoder_q, encoder_report) = qdq::quantize(&encoder, &encoder_ranges).map_err(onnx)?;
-    let (decoder_q, decoder_report) = qdq::quantize(&decoder, &decoder_ranges).map_err(onnx)?;
+    let bad_request = |e: stylegram_onnx::OnnxError| InferenceError::BadRequest(e.to_string());
+    let (encoder_q, encoder_report) =
+        qdq::quantize(&encoder, &encoder_ranges, &kept_in("encoder")).map_err(bad_request)?;
+    let (decoder_q, decoder_report) =
+        qdq::quantize(&decoder, &decoder_ranges, &kept_in("decoder")).map_err(bad_request)?;
 
     std::fs::create_dir_all(dst).map_err(|source| InferenceError::Io {
         path: dst.to_owned(),
@@ -216,6 +237,7 @@ pub fn quantize_bundle(
             set.contents.iter().chain(&set.styles).map(|i| i.width().max(i.height())).max().unwrap_or(0)
         ),
         "integer_convolutions": encoder_report.integer_convolutions + decoder_report.integer_convolutions,
+        "float_convolutions": keep_float,
         "convolutions": encoder_report.convolutions + decoder_report.convolutions,
     });
     out.files.clear();

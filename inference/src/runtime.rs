@@ -143,6 +143,59 @@ pub fn cuda_compiled_in() -> Result<bool, InferenceError> {
     Ok(ep::CUDA::is_available()?)
 }
 
+/// The CUDA execution provider as it is set up for every session (heuristic cuDNN algorithm choice:
+/// every photo has its own size, and exhaustive search costs hundreds of milliseconds per new
+/// shape, measured in ../shared/ENVIRONMENT.md).
+fn cuda_provider() -> ep::ExecutionProviderDispatch {
+    ep::CUDA::default()
+        .with_conv_algorithm_search(ep::cuda::ConvAlgorithmSearch::Heuristic)
+        .build()
+        .error_on_failure()
+}
+
+static CUDA_USABLE: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Whether the CUDA execution provider loads and initialises in this process, and if not, why
+/// (asked of ONNX Runtime once per process; a build without it, a missing driver or library, no
+/// GPU). The first answer of "no" is logged once, as a warning when the build has CUDA.
+pub fn cuda_usable() -> Result<(), String> {
+    CUDA_USABLE
+        .get_or_init(|| {
+            let answer = probe_cuda();
+            if let Err(reason) = &answer {
+                if cuda_compiled_in().unwrap_or(false) {
+                    tracing::warn!(
+                        "CUDA execution provider cannot be used, serving on the CPU: {reason}"
+                    );
+                } else {
+                    tracing::info!(
+                        "this ONNX Runtime build has no CUDA execution provider; serving on the CPU"
+                    );
+                }
+            }
+            answer
+        })
+        .clone()
+}
+
+fn probe_cuda() -> Result<(), String> {
+    let env = environment().map_err(|e| e.to_string())?;
+    if !cuda_compiled_in().map_err(|e| e.to_string())? {
+        return Err("this ONNX Runtime build has no CUDA execution provider (STYLEGRAM_GPU=1 scripts/bootstrap.sh installs the GPU build)".to_owned());
+    }
+    let builder = Session::builder(env).map_err(|e| e.to_string())?;
+    builder
+        .with_execution_providers([cuda_provider()])
+        .map(drop)
+        .map_err(|e| short_reason(&e.to_string()))
+}
+
+/// The part of an ONNX Runtime error a person needs: what failed, without the source location.
+fn short_reason(message: &str) -> String {
+    let tail = message.rsplit(" : FAIL : ").next().unwrap_or(message);
+    tail.trim().to_owned()
+}
+
 /// Creates a session from ONNX bytes with graph optimisation level 3 and returns the provider it got.
 pub fn create_session(
     model: &[u8],
@@ -153,25 +206,26 @@ pub fn create_session(
         .with_optimization_level(GraphOptimizationLevel::All)?
         .with_intra_threads(options.intra_threads)?;
     let mut provider = Provider::Cpu;
-    if options.device != Device::Cpu {
-        // Heuristic cuDNN algorithm choice: every photo has its own size, and exhaustive search costs
-        // hundreds of milliseconds per new shape (measured, ../shared/ENVIRONMENT.md).
-        let cuda = ep::CUDA::default()
-            .with_conv_algorithm_search(ep::cuda::ConvAlgorithmSearch::Heuristic)
-            .build()
-            .error_on_failure();
-        match builder.with_execution_providers([cuda]) {
+    let wants_cuda = match options.device {
+        Device::Cpu => false,
+        // Asked once per process: a machine without CUDA logs one line, not one per session.
+        Device::Auto => cuda_usable().is_ok(),
+        Device::Cuda => true,
+    };
+    if wants_cuda {
+        match builder.with_execution_providers([cuda_provider()]) {
             Ok(b) => {
                 builder = b;
                 provider = Provider::Cuda;
             }
             Err(e) if options.device == Device::Auto => {
-                tracing::info!(reason = %e, "CUDA execution provider unavailable, using CPU");
+                tracing::warn!(reason = %e, "CUDA execution provider failed for this session, using CPU");
                 builder = e.recover();
             }
             Err(e) => {
                 return Err(InferenceError::Ort(format!(
-                    "CUDA was requested but cannot be used: {e}"
+                    "CUDA was requested but cannot be used: {}",
+                    short_reason(&e.to_string())
                 )));
             }
         }
@@ -193,6 +247,19 @@ pub struct RuntimeReport {
     pub version: String,
     /// Whether the CUDA execution provider is compiled into that build.
     pub cuda_compiled_in: bool,
+    /// Whether it loads and initialises here, or why not.
+    pub cuda_usable: Result<(), String>,
+}
+
+impl RuntimeReport {
+    /// One line on the CUDA execution provider for `doctor`: whether sessions will get it, or why not.
+    pub fn cuda_line(&self) -> String {
+        match (&self.cuda_usable, self.cuda_compiled_in) {
+            (Ok(()), _) => "usable: fast mode runs on the GPU".to_owned(),
+            (Err(_), false) => "not in this build (CPU build; STYLEGRAM_GPU=1 scripts/bootstrap.sh installs the GPU build)".to_owned(),
+            (Err(reason), true) => format!("compiled in but cannot be used here, so fast mode runs on the CPU: {reason}"),
+        }
+    }
 }
 
 /// Loads ONNX Runtime and describes it.
@@ -203,6 +270,7 @@ pub fn report() -> Result<RuntimeReport, InferenceError> {
         version: version_from_build_info(ort::info(), &library),
         library,
         cuda_compiled_in,
+        cuda_usable: cuda_usable(),
     })
 }
 
@@ -236,6 +304,20 @@ mod tests {
                 .unwrap_err()
                 .contains("expected auto, cpu or cuda")
         );
+    }
+
+    #[test]
+    fn short_reasons_drop_the_source_location() {
+        let full = "/onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:2043 \
+                    onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : \
+                    FAIL : Failed to load library libonnxruntime_providers_cuda.so with error: \
+                    libcuda.so.1: cannot open shared object file: No such file or directory\n";
+        assert_eq!(
+            short_reason(full),
+            "Failed to load library libonnxruntime_providers_cuda.so with error: libcuda.so.1: \
+             cannot open shared object file: No such file or directory"
+        );
+        assert_eq!(short_reason("plain words"), "plain words");
     }
 
     #[test]

@@ -52,8 +52,10 @@ fn the_int8_bundle_is_valid_runs_integer_convolutions_and_stays_close_to_float()
     let set = CalibrationSet::load(&repo("../shared/data/train"), 4, 256).unwrap();
     assert_eq!((set.contents.len(), set.styles.len()), (4, 4));
     let mut calls = 0;
-    let made = quantize::quantize_bundle(&repo("models/adain-v1"), &dst, None, &set, || calls += 1)
-        .unwrap();
+    let made = quantize::quantize_bundle(&repo("models/adain-v1"), &dst, None, &[], &set, || {
+        calls += 1
+    })
+    .unwrap();
     assert_eq!(
         calls,
         4 + 4 + 4,
@@ -107,7 +109,8 @@ fn the_int8_bundle_is_valid_runs_integer_convolutions_and_stays_close_to_float()
     assert!(images::psnr(&weak, &theirs) < p);
 
     // Quantising twice is refused.
-    let again = quantize::quantize_bundle(&dst, &scratch.path().join("twice"), None, &set, || {});
+    let again =
+        quantize::quantize_bundle(&dst, &scratch.path().join("twice"), None, &[], &set, || {});
     assert!(
         again
             .err()

@@ -176,8 +176,20 @@ struct Plan {
     absorbed_relus: HashMap<usize, String>,
 }
 
-fn plan(topology: &Topology) -> Result<Plan, OnnxError> {
-    let convolutions: HashSet<usize> = topology.convolutions().into_iter().collect();
+fn plan(topology: &Topology, keep_float: &[String]) -> Result<Plan, OnnxError> {
+    let all = topology.convolutions();
+    if let Some(unknown) = keep_float.iter().find(|name| {
+        !all.iter()
+            .any(|&i| topology.nodes[i].name() == name.as_str())
+    }) {
+        return Err(OnnxError::Unsupported(format!(
+            "no convolution named '{unknown}' to keep in float"
+        )));
+    }
+    let convolutions: HashSet<usize> = all
+        .into_iter()
+        .filter(|&i| !keep_float.iter().any(|k| k == topology.nodes[i].name()))
+        .collect();
     let mut sources = Vec::new();
     let mut pass_through = HashSet::new();
     let mut seen = HashSet::new();
@@ -240,7 +252,7 @@ fn plan(topology: &Topology) -> Result<Plan, OnnxError> {
 
 /// The float values whose ranges [`quantize`] needs, in a stable order.
 pub fn calibration_values(model: &Model) -> Result<Vec<String>, OnnxError> {
-    Ok(plan(&Topology::new(model))?.sources)
+    Ok(plan(&Topology::new(model), &[])?.sources)
 }
 
 fn quantized_name(value: &str) -> String {
@@ -452,13 +464,14 @@ impl Rewriter {
 }
 
 /// Quantises `model`'s convolutions to int8 in QDQ form, with activation ranges for every name
-/// [`calibration_values`] lists.
+/// [`calibration_values`] lists; the convolutions named in `keep_float` (node names) stay float.
 pub fn quantize(
     model: &Model,
     ranges: &HashMap<String, Range>,
+    keep_float: &[String],
 ) -> Result<(Model, QuantizeReport), OnnxError> {
     let topology = Topology::new(model);
-    let plan = plan(&topology)?;
+    let plan = plan(&topology, keep_float)?;
     let activations = plan
         .sources
         .iter()
@@ -637,7 +650,7 @@ mod tests {
                 )
             })
             .collect();
-        let (q, report) = quantize(&m, &ranges).unwrap();
+        let (q, report) = quantize(&m, &ranges, &[]).unwrap();
         assert_eq!(
             report,
             QuantizeReport {
@@ -684,7 +697,7 @@ mod tests {
                 )
             })
             .collect();
-        let (q, _) = quantize(&model, &ranges).unwrap();
+        let (q, _) = quantize(&model, &ranges, &[]).unwrap();
         let stored = q.int8_weights();
         assert_eq!(stored.len(), 2);
         for (name, dims, weights) in stored {

@@ -86,11 +86,7 @@ pub fn run() -> Vec<Check> {
             });
             checks.push(Check {
                 what: "ONNX Runtime CUDA",
-                found: if r.cuda_compiled_in {
-                    "CUDA execution provider compiled in".into()
-                } else {
-                    "no (CPU build; the onnxruntime-gpu wheel's library has CUDA)".into()
-                },
+                found: r.cuda_line(),
                 fix: None,
             });
         }
