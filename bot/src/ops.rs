@@ -46,7 +46,7 @@ pub async fn stats_text(app: &App) -> String {
     let _ = writeln!(text, "jobs today: {}", app.stats.jobs_today());
     match app.jobs.workers().await {
         None => {
-            let _ = write!(text, "provider: {}", app.engine.provider());
+            let _ = write!(text, "provider: {}", app.engine.placement());
         }
         Some(workers) => {
             let _ = write!(text, "workers: {}", workers.len());
@@ -71,9 +71,26 @@ fn quantile_lines(out: &mut String, name: &str, labels: &str, (p50, p95): Quanti
     }
 }
 
+/// `value` as a Prometheus label value (backslash, quote and newline escaped).
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// The Prometheus text exposition of the queue and the job statistics.
 pub async fn metrics_text(app: &App) -> String {
     let mut out = String::new();
+    let placement = app.engine.placement();
+    out.push_str("# HELP stylegram_engine_info Where this process paints: fast mode's execution provider and model, quality mode's device.\n# TYPE stylegram_engine_info gauge\n");
+    let _ = writeln!(
+        out,
+        "stylegram_engine_info{{fast_provider=\"{}\",model=\"{}\",quality_device=\"{}\"}} 1",
+        label(&placement.fast),
+        label(&placement.model),
+        label(&placement.quality)
+    );
     out.push_str("# HELP stylegram_queue_jobs Jobs in each lane by state.\n# TYPE stylegram_queue_jobs gauge\n");
     for (mode, waiting, running) in depths(app).await {
         let m = mode_name(mode);

@@ -42,7 +42,7 @@ pub async fn serve(
         id: redis.me().to_owned(),
         fast: app.config.fast_workers,
         quality: app.config.quality_workers,
-        provider: app.engine.provider(),
+        provider: app.engine.placement().to_string(),
     };
     redis.heartbeat(&info).await?;
     tokio::spawn(keep_lease(redis.clone(), info));

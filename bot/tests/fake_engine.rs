@@ -13,8 +13,8 @@ use clap::Parser;
 use fake_bot_api::{Event, EventKind, FakeBotApi, FakeUser, Fault};
 use stylegram_bot::Config;
 use stylegram_engine::{
-    Engine, EngineError, Flow, Mode, ModelStatus, Output, PaintingInfo, Picture, Progress, Request,
-    Strength, StyleSource,
+    Engine, EngineError, Flow, Mode, ModelStatus, Output, PaintingInfo, Picture, Placement,
+    Progress, Request, Strength, StyleSource,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -120,8 +120,13 @@ impl Engine for FakeEngine {
         Ok(Vec::new())
     }
 
-    fn provider(&self) -> String {
-        "fake".into()
+    fn placement(&self) -> Placement {
+        Placement {
+            fast: "fake".into(),
+            model: "fake-model".into(),
+            quality: "fake".into(),
+            cpu: "none".into(),
+        }
     }
 }
 

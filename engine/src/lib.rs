@@ -238,8 +238,31 @@ pub trait Engine: Send + Sync {
     fn use_model(&self, name: &str) -> Result<(), EngineError>;
     /// Rescans the models folder; returns the names whose bundles changed.
     fn reload(&self) -> Result<Vec<String>, EngineError>;
-    /// Where each mode runs, e.g. "fast: CPU, quality: CUDA".
-    fn provider(&self) -> String;
+    /// Where each mode runs.
+    fn placement(&self) -> Placement;
+}
+
+/// Where each mode runs, for `/stats`, `/metrics` and the workers' heartbeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// Fast mode's ONNX Runtime execution provider: `CPU` or `CUDA`.
+    pub fast: String,
+    /// The fast-mode model serving.
+    pub model: String,
+    /// Quality mode's device (`CPU`, `CUDA`), or `not built`.
+    pub quality: String,
+    /// The CPU, its instruction sets and its int8 arithmetic.
+    pub cpu: String,
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "fast: {} ({}), quality: {}; CPU {}",
+            self.fast, self.model, self.quality, self.cpu
+        )
+    }
 }
 
 #[cfg(test)]

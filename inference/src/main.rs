@@ -98,8 +98,9 @@ struct QuantizeArgs {
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(64..=2048))]
     size: u32,
     /// Convolutions left in float, as encoder/NODE or decoder/NODE (ONNX node names, comma
-    /// separated), e.g. decoder/Conv_16.
-    #[arg(long, value_delimiter = ',')]
+    /// separated), or `none`. The default is the decoder's first, which reads AdaIN's output
+    /// (docs/quantization.md says why).
+    #[arg(long, value_delimiter = ',', default_values_t = quantize::DEFAULT_KEEP_FLOAT.iter().map(|k| k.to_string()))]
     keep_float: Vec<String>,
 }
 
@@ -125,11 +126,16 @@ fn quantize(args: QuantizeArgs) -> Result<(), Failure> {
         .expect("valid template"),
     );
     let start = Instant::now();
+    let keep_float: Vec<String> = args
+        .keep_float
+        .into_iter()
+        .filter(|k| k != "none")
+        .collect();
     let made = quantize::quantize_bundle(
         &args.src,
         &args.out,
         args.name.as_deref(),
-        &args.keep_float,
+        &keep_float,
         &set,
         || bar.inc(1),
     )?;

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 use stylegram_engine::{
-    Engine, EngineError, Flow, Mode, ModelStatus, Output, PaintingInfo, Picture, Progress, Request,
-    StyleSource,
+    Engine, EngineError, Flow, Mode, ModelStatus, Output, PaintingInfo, Picture, Placement,
+    Progress, Request, StyleSource,
 };
 use stylegram_imaging::{self as images, Format, ImageLimits, ImagingError};
 use stylegram_inference::InferenceError;
@@ -405,21 +405,18 @@ impl Engine for LocalEngine {
             .map_err(|e| EngineError::Failed(e.to_string()))
     }
 
-    fn provider(&self) -> String {
+    fn placement(&self) -> Placement {
         let current = self.registry.current();
-        let fast = format!(
-            "{} ({})",
-            current.model().provider(),
-            current.model().manifest().name
-        );
         #[cfg(feature = "quality")]
         let quality = self.quality.provider();
         #[cfg(not(feature = "quality"))]
         let quality = "not built";
         let cpu = stylegram_inference::cpu::CpuFeatures::detect();
-        format!(
-            "fast: {fast}, quality: {quality}; CPU {cpu}; int8: {}",
-            cpu.int8_arithmetic()
-        )
+        Placement {
+            fast: current.model().provider().to_string(),
+            model: current.model().manifest().name.clone(),
+            quality: quality.to_owned(),
+            cpu: format!("{cpu}; int8: {}", cpu.int8_arithmetic()),
+        }
     }
 }

@@ -98,10 +98,11 @@ fn fast_mode_paints_at_the_configured_size_and_strength_changes_the_picture() {
     assert_eq!(stages, ["decode", "style", "network", "encode"]);
     let accounted: f64 = strong.stages.iter().map(|(_, t)| t).sum();
     assert!(accounted <= strong.seconds + 1e-6 && accounted > 0.5 * strong.seconds);
+    let placement = engine.placement();
+    assert_eq!(placement.fast, "CPU");
     assert!(
-        engine.provider().starts_with("fast: CPU"),
-        "{}",
-        engine.provider()
+        placement.to_string().starts_with("fast: CPU (adain-v1"),
+        "{placement}"
     );
 }
 

@@ -205,6 +205,16 @@ async fn operator_commands_answer_admins_only_and_health_and_metrics_are_served(
         "{metrics}"
     );
     assert!(metrics.contains("stylegram_queue_jobs{mode=\"quality\",state=\"waiting\"} 0"));
+    // Where it paints: the CPU provider (no GPU here), the bundle serving, quality on the CPU.
+    let info = metrics
+        .lines()
+        .find(|l| l.starts_with("stylegram_engine_info{"))
+        .unwrap_or_else(|| panic!("no engine info in {metrics}"));
+    assert!(
+        info.starts_with("stylegram_engine_info{fast_provider=\"CPU\",model=\"adain-v1")
+            && info.ends_with(",quality_device=\"CPU\"} 1"),
+        "{info}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
