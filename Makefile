@@ -90,6 +90,7 @@ soak-short: bootstrap-test vgg
 
 doctor: bootstrap
 	@$(CARGO) run --quiet --bin stylegram-train -- doctor
+	@$(CARGO) run --quiet --bin stylegram -- doctor
 
 lint:
 	@$(CARGO) fmt --all -- --check

@@ -27,8 +27,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the ONNX Runtime library in use, its version and whether it has the CUDA provider.
-    Doctor,
+    /// Print the ONNX Runtime library in use, its version, whether its CUDA provider can be used,
+    /// the CPU's instruction sets, and which bundle fast mode would serve and why.
+    Doctor {
+        /// Folder of model bundles.
+        #[arg(long, default_value = "models", env = "STYLEGRAM_MODELS")]
+        models: PathBuf,
+        /// Bundle to activate instead of the registry's choice.
+        #[arg(long, env = "STYLEGRAM_ACTIVE_MODEL")]
+        active: Option<String>,
+    },
     /// Repaint a photo in one or more styles with the fast (AdaIN) model.
     ///
     /// Example: stylegram stylize photo.jpg --style starry.jpg --style wave.jpg:0.5 --alpha 0.8 --out out.jpg
@@ -325,6 +333,33 @@ fn stylize_command(args: StylizeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+fn doctor(models: &std::path::Path, active: Option<&str>) -> Result<(), Failure> {
+    let r = runtime::report().map_err(|e| Failure::Other(e.to_string()))?;
+    println!("ONNX Runtime {} at {}", r.version, r.library.display());
+    let cpu = stylegram_inference::cpu::CpuFeatures::detect();
+    println!("CPU: {cpu}");
+    println!("int8 arithmetic: {}", cpu.int8_arithmetic());
+    println!("CUDA execution provider: {}", r.cuda_line());
+    let registry = Registry::open(models, active, SessionOptions::default(), 1)?;
+    let serving = registry.current();
+    println!(
+        "fast mode serves: {} on {} ({})",
+        registry.active_name(),
+        serving.model().provider(),
+        if active.is_some() {
+            "named by STYLEGRAM_ACTIVE_MODEL or --active".to_owned()
+        } else {
+            registry::suitability(serving.model(), &cpu)
+        }
+    );
+    for m in registry.list() {
+        if let Status::Invalid(why) = &m.status {
+            println!("not usable: {}: {why}", m.name);
+        }
+    }
+    Ok(())
+}
+
 fn list_models(dir: &std::path::Path, active: Option<&str>) -> Result<(), Failure> {
     let registry = Registry::open(dir, active, SessionOptions::default(), 1)?;
     for m in registry.list() {
@@ -356,15 +391,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match Cli::parse().command {
-        Command::Doctor => runtime::report()
-            .map(|r| {
-                println!("ONNX Runtime {} at {}", r.version, r.library.display());
-                let cpu = stylegram_inference::cpu::CpuFeatures::detect();
-                println!("CPU: {cpu}");
-                println!("int8 arithmetic: {}", cpu.int8_arithmetic());
-                println!("CUDA execution provider: {}", r.cuda_line());
-            })
-            .map_err(|e| Failure::Other(e.to_string())),
+        Command::Doctor { models, active } => doctor(&models, active.as_deref()),
         Command::Stylize(args) => stylize_command(args),
         Command::Models(ModelsCommand::List { dir, active }) => {
             list_models(&dir, active.as_deref())

@@ -174,3 +174,45 @@ fn without_a_choice_cpu_sessions_serve_the_int8_bundle() {
     let registry = Registry::open(root.path(), None, options(), 1).unwrap();
     assert_eq!(registry.active_name(), "a-float");
 }
+
+/// `stylegram doctor` names the bundle fast mode would serve and why, and the bundles it refused.
+#[test]
+fn doctor_says_which_bundle_serves_and_why() {
+    let root = tempfile::tempdir().unwrap();
+    install(root.path(), "a-float", "1.0.0");
+    let int8 = shipped_model().with_file_name("adain-v1-int8");
+    let dir = root.path().join("b-int8");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["encoder.onnx", "decoder.onnx", "manifest.json"] {
+        std::fs::copy(int8.join(f), dir.join(f)).unwrap();
+    }
+    install(root.path(), "c-broken", "1.0.0");
+    std::fs::write(root.path().join("c-broken/decoder.onnx"), b"not onnx").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stylegram"))
+        .arg("doctor")
+        .arg("--models")
+        .arg(root.path())
+        .env_remove("STYLEGRAM_ACTIVE_MODEL")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("CPU: "), "{text}");
+    assert!(text.contains("CUDA execution provider: "), "{text}");
+    // Whichever provider this machine gives, the bundle that suits it serves, and says why.
+    let serves = text
+        .lines()
+        .find(|l| l.starts_with("fast mode serves: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        serves.starts_with("fast mode serves: b-int8 on CPU (int8 on the CPU")
+            && serves.contains("7-bit weights, exact with and without VNNI")
+            || serves.starts_with("fast mode serves: a-float on CUDA (float on CUDA"),
+        "{serves}"
+    );
+    assert!(text.contains("not usable: c-broken: "), "{text}");
+}
