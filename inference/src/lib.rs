@@ -6,10 +6,12 @@ pub mod bench;
 pub mod bundle;
 pub mod cpu;
 mod error;
+pub mod half;
 pub mod paintings;
 pub mod quantize;
 pub mod registry;
 pub mod runtime;
 pub mod stylizer;
+mod variant;
 
 pub use error::InferenceError;

@@ -77,6 +77,10 @@ enum ModelsCommand {
     /// pictures, weights int8 per channel (ONNX QDQ form, run as integer convolutions by ONNX
     /// Runtime). Compare it with `stylegram bench --compare` and `stylegram-train eval --model`.
     Quantize(QuantizeArgs),
+    /// Write the fp16 variant of a float bundle, for GPUs: convolutions and the ops between them in
+    /// half precision, AdaIN's statistics and the inputs and outputs in float32. Check it with
+    /// `stylegram models compare` (on CPU, ONNX Runtime runs it through float32 casts).
+    Convert(ConvertArgs),
     /// How far one bundle's pictures are from another's: PSNR over photo × style pairs, with this
     /// CPU and its integer arithmetic named (writes docs/quantization-psnr.md).
     Compare(compare_cmd::CompareArgs),
@@ -112,18 +116,52 @@ struct QuantizeArgs {
     keep_float: Vec<String>,
 }
 
-fn quantize(args: QuantizeArgs) -> Result<(), Failure> {
-    if args
-        .out
-        .join(stylegram_inference::bundle::MANIFEST)
-        .exists()
-        || args.out == args.src
-    {
+#[derive(Args)]
+struct ConvertArgs {
+    /// The float bundle to convert.
+    src: PathBuf,
+    /// The new bundle's folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// The model's name in its manifest (default: the --out folder's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Half precision (the only conversion so far; required, so that the command says what it does).
+    #[arg(long, required = true)]
+    fp16: bool,
+}
+
+/// Refuses an `--out` that holds a bundle already, or is the source.
+fn new_bundle_folder(src: &std::path::Path, out: &std::path::Path) -> Result<(), Failure> {
+    if out.join(stylegram_inference::bundle::MANIFEST).exists() || out == src {
         return Err(Failure::Usage(format!(
             "--out {}: a bundle is already there; choose a new folder",
-            args.out.display()
+            out.display()
         )));
     }
+    Ok(())
+}
+
+fn convert(args: ConvertArgs) -> Result<(), Failure> {
+    new_bundle_folder(&args.src, &args.out)?;
+    let start = Instant::now();
+    let made =
+        stylegram_inference::half::convert_bundle(&args.src, &args.out, args.name.as_deref())?;
+    let model = registry::validate(&args.out, SessionOptions::default())?;
+    println!(
+        "wrote {} ({}) in {:.1} s: {} nodes in fp16, {} casts; validated on {}",
+        args.out.display(),
+        made.manifest.name,
+        start.elapsed().as_secs_f64(),
+        made.encoder.half_nodes + made.decoder.half_nodes,
+        made.encoder.casts + made.decoder.casts,
+        model.provider(),
+    );
+    Ok(())
+}
+
+fn quantize(args: QuantizeArgs) -> Result<(), Failure> {
+    new_bundle_folder(&args.src, &args.out)?;
     let set = CalibrationSet::load(&args.calibration, args.images as usize, args.size)
         .map_err(|e| Failure::Usage(format!("--calibration: {e}")))?;
     let steps = set.contents.len() * 2 + set.styles.len();
@@ -414,6 +452,7 @@ fn main() -> ExitCode {
                 .map_err(Failure::from)
         }
         Command::Models(ModelsCommand::Quantize(args)) => quantize(args),
+        Command::Models(ModelsCommand::Convert(args)) => convert(args),
         Command::Models(ModelsCommand::Compare(args)) => compare_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
         Command::Paintings { styles_dir } => Paintings::load(&styles_dir)

@@ -12,8 +12,9 @@ use stylegram_onnx::qdq::{self, QuantizeReport, Range};
 
 use crate::InferenceError;
 use crate::adain::SIZE_MULTIPLE;
-use crate::bundle::{self, Manifest};
+use crate::bundle::Manifest;
 use crate::runtime::{self, Device, SessionOptions};
+use crate::variant;
 use stylegram_imaging as images;
 
 /// The pictures the ranges are measured on.
@@ -90,16 +91,6 @@ fn probe(model: &Model, values: &[String]) -> Result<ort::session::Session, Infe
     Ok(runtime::create_session(&extracted.to_bytes(), options)?.0)
 }
 
-fn read_graph(manifest: &Manifest, dir: &Path, graph: &str) -> Result<Model, InferenceError> {
-    let path = manifest
-        .graph_path(dir, graph)
-        .expect("read_verified checked both graphs");
-    Model::from_file(&path).map_err(|e| InferenceError::BadBundle {
-        dir: dir.to_owned(),
-        message: e.to_string(),
-    })
-}
-
 /// The convolutions `stylegram models quantize` leaves in float unless told otherwise: the decoder's
 /// first, which reads AdaIN's output. Those 512 channels carry the style's means and deviations, so
 /// their ranges differ by orders of magnitude, and one uint8 scale for the whole tensor leaves the
@@ -145,15 +136,7 @@ pub fn quantize_bundle(
             "keep-float '{bad}': name a convolution as encoder/NODE or decoder/NODE"
         )));
     }
-    let manifest = Manifest::read_verified(src)?;
-    if manifest.architecture.get("quantization").is_some() {
-        return Err(InferenceError::BadRequest(format!(
-            "{} is already quantised",
-            src.display()
-        )));
-    }
-    let encoder = read_graph(&manifest, src, "encoder")?;
-    let decoder = read_graph(&manifest, src, "decoder")?;
+    let (manifest, encoder, decoder) = variant::read_source(src, "int8")?;
     let onnx = |e: stylegram_onnx::OnnxError| InferenceError::BadBundle {
         dir: src.to_owned(),
         message: e.to_string(),
@@ -224,17 +207,7 @@ pub fn quantize_bundle(
     let (decoder_q, decoder_report) =
         qdq::quantize(&decoder, &decoder_ranges, &kept_in("decoder")).map_err(bad_request)?;
 
-    std::fs::create_dir_all(dst).map_err(|source| InferenceError::Io {
-        path: dst.to_owned(),
-        source,
-    })?;
-    let mut out = manifest.clone();
-    out.name = match (name, dst.file_name()) {
-        (Some(name), _) => name.to_owned(),
-        (None, Some(folder)) => folder.to_string_lossy().into_owned(),
-        (None, None) => format!("{}-int8", manifest.name),
-    };
-    out.architecture["quantization"] = serde_json::json!({
+    let record = serde_json::json!({
         "scheme": "int8 QDQ: weights 7-bit symmetric per output channel (exact on x86 with and without VNNI), activations uint8 asymmetric per tensor, ReLU folded into the output quantisation",
         "weight_bits": 7,
         "source_model": format!("{} {}", manifest.name, manifest.version),
@@ -248,17 +221,15 @@ pub fn quantize_bundle(
         "float_convolutions": keep_float,
         "convolutions": encoder_report.convolutions + decoder_report.convolutions,
     });
-    out.files.clear();
-    for (graph, model) in [("encoder", &encoder_q), ("decoder", &decoder_q)] {
-        let file = &manifest.graphs[graph].file;
-        let path = dst.join(file);
-        std::fs::write(&path, model.to_bytes()).map_err(|source| InferenceError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        out.files.insert(file.clone(), bundle::digest(&path)?);
-    }
-    out.write(dst)?;
+    let out = variant::write(
+        &manifest,
+        dst,
+        name,
+        "int8",
+        ("quantization", record),
+        &encoder_q,
+        &decoder_q,
+    )?;
     Ok(QuantizedBundle {
         manifest: out,
         encoder: encoder_report,

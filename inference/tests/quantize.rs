@@ -147,7 +147,7 @@ fn the_int8_bundle_is_valid_runs_integer_convolutions_and_stays_close_to_float()
     assert!(
         again
             .err()
-            .is_some_and(|e| e.to_string().contains("already quantised"))
+            .is_some_and(|e| e.to_string().contains("already a variant (quantization)"))
     );
 }
 

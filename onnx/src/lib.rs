@@ -6,6 +6,7 @@
 
 mod builder;
 mod error;
+pub mod fp16;
 pub mod qdq;
 mod reader;
 pub mod u8s8;
