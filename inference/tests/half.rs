@@ -1,27 +1,16 @@
 //! The fp16 variant of the shipped bundle (`stylegram models convert --fp16`), checked on the CPU:
 //! ONNX Runtime's CPU provider runs its fp16 ops through float32 casts, so the pictures show exactly
 //! what rounding weights and feature maps to half precision costs.
-use std::path::PathBuf;
 
-use stylegram_imaging::{self as images, ImageLimits};
+use stylegram_imaging as images;
 use stylegram_inference::adain::AdainModel;
 use stylegram_inference::bundle::Manifest;
 use stylegram_inference::half;
 use stylegram_inference::registry;
-use stylegram_inference::runtime::{Device, SessionOptions};
 
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
-}
+mod common;
 
-fn options() -> SessionOptions {
-    SessionOptions {
-        device: Device::Cpu,
-        intra_threads: 2,
-    }
-}
+use common::{koala_van_gogh, options, repo};
 
 #[test]
 fn the_fp16_bundle_is_valid_half_the_size_and_paints_like_the_float_one() {
@@ -46,17 +35,8 @@ fn the_fp16_bundle_is_valid_half_the_size_and_paints_like_the_float_one() {
 
     let model = registry::validate(&dst, options()).unwrap();
     let reference = AdainModel::load(&repo("models/adain-v1"), options()).unwrap();
-    let load = |p: &str| {
-        images::fit_max_side(images::load(repo(p), &ImageLimits::default()).unwrap(), 256)
-    };
-    let photo = load("../shared/data/test/content/koala.jpg");
-    let style = load("../shared/data/test/style/vangog.jpg");
-    let ours = model
-        .transfer(&photo, &model.style_stats(&style).unwrap(), 1.0)
-        .unwrap();
-    let theirs = reference
-        .transfer(&photo, &reference.style_stats(&style).unwrap(), 1.0)
-        .unwrap();
+    let ours = koala_van_gogh(&model, 1.0);
+    let theirs = koala_van_gogh(&reference, 1.0);
     let p = images::psnr(&ours, &theirs);
     eprintln!("fp16 vs float PSNR {p:.1} dB");
     assert!(p > 45.0, "fp16 vs float PSNR {p:.1} dB");

@@ -1,30 +1,21 @@
 //! The int8 variant of the shipped bundle: calibrated on training pictures, valid as a bundle, run
 //! by ONNX Runtime as integer convolutions, and close to the float model's pictures.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
-use stylegram_imaging::{self as images, ImageLimits};
+use stylegram_imaging as images;
 use stylegram_inference::adain::AdainModel;
 use stylegram_inference::bundle::Manifest;
 use stylegram_inference::cpu::CpuFeatures;
 use stylegram_inference::quantize::{self, CalibrationSet};
 use stylegram_inference::registry;
-use stylegram_inference::runtime::{self, Device, SessionOptions};
+use stylegram_inference::runtime;
 use stylegram_onnx::{Model, u8s8};
 
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
-}
+mod common;
 
-fn options() -> SessionOptions {
-    SessionOptions {
-        device: Device::Cpu,
-        intra_threads: 2,
-    }
-}
+use common::{koala_van_gogh, options, repo};
 
 /// The op types of `graph` after ONNX Runtime's level-3 optimisation on CPU.
 fn optimised_ops(graph: &Path, scratch: &Path) -> Vec<String> {
@@ -105,25 +96,14 @@ fn the_int8_bundle_is_valid_runs_integer_convolutions_and_stays_close_to_float()
     // close to the float model's on a photo and style it was not calibrated on.
     let quantised = registry::validate(&dst, options()).unwrap();
     let reference = AdainModel::load(&repo("models/adain-v1"), options()).unwrap();
-    let load = |p: &str| {
-        images::fit_max_side(images::load(repo(p), &ImageLimits::default()).unwrap(), 256)
-    };
-    let photo = load("../shared/data/test/content/koala.jpg");
-    let style = load("../shared/data/test/style/vangog.jpg");
-    let ours = quantised
-        .transfer(&photo, &quantised.style_stats(&style).unwrap(), 1.0)
-        .unwrap();
-    let theirs = reference
-        .transfer(&photo, &reference.style_stats(&style).unwrap(), 1.0)
-        .unwrap();
+    let ours = koala_van_gogh(&quantised, 1.0);
+    let theirs = koala_van_gogh(&reference, 1.0);
     let p = images::psnr(&ours, &theirs);
     eprintln!("int8 vs float PSNR {p:.1} dB");
     assert!(p > 28.0, "int8 vs float PSNR {p:.1} dB");
     // A different, much worse picture (the float model with a weaker style) is further away: the
     // check above can fail.
-    let weak = reference
-        .transfer(&photo, &reference.style_stats(&style).unwrap(), 0.5)
-        .unwrap();
+    let weak = koala_van_gogh(&reference, 0.5);
     assert!(images::psnr(&weak, &theirs) < p);
 
     // Quantising AdaIN's output too (every convolution integer) costs several dB: why the decoder's
@@ -131,9 +111,7 @@ fn the_int8_bundle_is_valid_runs_integer_convolutions_and_stays_close_to_float()
     let all_int8 = scratch.path().join("all-int8");
     quantize::quantize_bundle(&repo("models/adain-v1"), &all_int8, None, &[], &set, || {}).unwrap();
     let all_int8 = AdainModel::load(&all_int8, options()).unwrap();
-    let everywhere = all_int8
-        .transfer(&photo, &all_int8.style_stats(&style).unwrap(), 1.0)
-        .unwrap();
+    let everywhere = koala_van_gogh(&all_int8, 1.0);
     let q = images::psnr(&everywhere, &theirs);
     eprintln!("every convolution int8: PSNR {q:.1} dB");
     assert!(

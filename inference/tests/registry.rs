@@ -27,6 +27,17 @@ fn install(root: &Path, name: &str, version: &str) {
     manifest.write(&dir).unwrap();
 }
 
+/// Copies the shipped int8 bundle to `root/name` as it is; returns its folder.
+fn install_int8(root: &Path, name: &str) -> PathBuf {
+    let int8 = shipped_model().with_file_name("adain-v1-int8");
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["encoder.onnx", "decoder.onnx", "manifest.json"] {
+        std::fs::copy(int8.join(f), dir.join(f)).unwrap();
+    }
+    dir
+}
+
 fn options() -> SessionOptions {
     SessionOptions {
         device: Device::Cpu,
@@ -156,12 +167,7 @@ fn the_watcher_picks_up_a_changed_active_bundle() {
 fn without_a_choice_cpu_sessions_serve_the_int8_bundle() {
     let root = tempfile::tempdir().unwrap();
     install(root.path(), "a-float", "1.0.0");
-    let int8 = shipped_model().with_file_name("adain-v1-int8");
-    let dir = root.path().join("b-int8");
-    std::fs::create_dir_all(&dir).unwrap();
-    for f in ["encoder.onnx", "decoder.onnx", "manifest.json"] {
-        std::fs::copy(int8.join(f), dir.join(f)).unwrap();
-    }
+    let dir = install_int8(root.path(), "b-int8");
     // By name the float bundle comes first; on CPU the int8 one is chosen.
     let registry = Registry::open(root.path(), None, options(), 1).unwrap();
     assert_eq!(registry.active_name(), "b-int8");
@@ -180,12 +186,7 @@ fn without_a_choice_cpu_sessions_serve_the_int8_bundle() {
 fn doctor_says_which_bundle_serves_and_why() {
     let root = tempfile::tempdir().unwrap();
     install(root.path(), "a-float", "1.0.0");
-    let int8 = shipped_model().with_file_name("adain-v1-int8");
-    let dir = root.path().join("b-int8");
-    std::fs::create_dir_all(&dir).unwrap();
-    for f in ["encoder.onnx", "decoder.onnx", "manifest.json"] {
-        std::fs::copy(int8.join(f), dir.join(f)).unwrap();
-    }
+    install_int8(root.path(), "b-int8");
     install(root.path(), "c-broken", "1.0.0");
     std::fs::write(root.path().join("c-broken/decoder.onnx"), b"not onnx").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_stylegram"))
