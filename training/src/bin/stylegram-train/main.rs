@@ -208,6 +208,17 @@ enum InitArg {
 /// A failure caused by what the user passed (exit status 2).
 #[derive(Debug)]
 struct UsageError(String);
+
+/// Makes the folder a study's report goes to before the study runs (a study takes minutes to
+/// hours; a missing folder found at the end would lose it).
+fn report_folder(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        anyhow::Error::new(UsageError(format!(
+            "--out-dir {}: cannot create it: {e}",
+            dir.display()
+        )))
+    })
+}
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -242,15 +253,17 @@ fn main() -> ExitCode {
             out_dir,
             vgg,
             ..
-        } => pick_pairs(&data, pairs).and_then(|pairs| {
-            warm::run(warm::WarmArgs {
-                pairs,
-                sizes,
-                model: &model,
-                vgg: &vgg.unwrap_or_else(paths::vgg_weights),
-                out_dir: &out_dir,
-            })
-        }),
+        } => report_folder(&out_dir)
+            .and_then(|()| pick_pairs(&data, pairs))
+            .and_then(|pairs| {
+                warm::run(warm::WarmArgs {
+                    pairs,
+                    sizes,
+                    model: &model,
+                    vgg: &vgg.unwrap_or_else(paths::vgg_weights),
+                    out_dir: &out_dir,
+                })
+            }),
         Command::GatysStudy {
             data,
             pairs,
@@ -259,14 +272,16 @@ fn main() -> ExitCode {
             out_dir,
             vgg,
             ..
-        } => gatys_study(
-            &data,
-            pairs,
-            size,
-            variants,
-            &out_dir,
-            vgg.unwrap_or_else(paths::vgg_weights),
-        ),
+        } => report_folder(&out_dir).and_then(|()| {
+            gatys_study(
+                &data,
+                pairs,
+                size,
+                variants,
+                &out_dir,
+                vgg.unwrap_or_else(paths::vgg_weights),
+            )
+        }),
     };
     match result {
         Ok(code) => code,
