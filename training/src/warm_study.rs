@@ -84,6 +84,30 @@ pub struct Pair {
     pub fast: RgbImage,
 }
 
+/// A picture taken along a run, with the full-size objective there.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Seconds since the run started (0 for its start).
+    pub seconds: f64,
+    /// Iterations done.
+    pub iterations: usize,
+    /// The full-size objective of the picture.
+    pub objective: f64,
+    /// The picture.
+    pub image: RgbImage,
+}
+
+/// When a run takes its snapshots, besides the quarter picture.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Snapshots {
+    /// A quarter of the reference's time.
+    pub quarter: Option<f64>,
+    /// "fast+": this many seconds of refinement after the start.
+    pub short: Option<f64>,
+    /// After this many iterations (the bot's quality mode).
+    pub iterations: Option<usize>,
+}
+
 /// One run: the full-size objective against time, and a picture taken a quarter of the way.
 #[derive(Debug, Clone)]
 pub struct Curve {
@@ -99,6 +123,12 @@ pub struct Curve {
     pub at_quarter: Option<RgbImage>,
     /// The final picture.
     pub image: RgbImage,
+    /// The start itself (runs from the fast picture only), as 0 iterations.
+    pub at_start: Option<Snapshot>,
+    /// The last picture within [`Snapshots::short`] seconds.
+    pub at_short: Option<Snapshot>,
+    /// The picture after [`Snapshots::iterations`] iterations.
+    pub at_iterations: Option<Snapshot>,
 }
 
 impl Curve {
@@ -118,15 +148,15 @@ impl Curve {
     }
 }
 
-/// Runs one start on `pair` at `size` for `budget` (the reference runs to its own end);
-/// `quarter` is when the quarter picture is taken.
+/// Runs one start on `pair` at `size` for `budget` (the reference runs to its own end), taking
+/// the pictures `snapshots` asks for.
 pub fn run(
     vgg: &Vgg,
     pair: &Pair,
     start: Start,
     size: u32,
     budget: Option<Duration>,
-    quarter: Option<f64>,
+    snapshots: Snapshots,
 ) -> Result<Curve, TrainingError> {
     let config = GatysConfig {
         preview_every: 1,
@@ -136,26 +166,51 @@ pub fn run(
         image: pair.style.clone(),
         weight: 1.0,
     }];
+    let start_image = start.uses_fast().then_some(&pair.fast);
+    let at_start = if start == Start::Fast {
+        let none = GatysConfig {
+            iterations: 0,
+            ..config.clone()
+        };
+        let output = gatys::optimize_from(vgg, &pair.content, start_image, &styles, &none, |_| {
+            ControlFlow::Continue(())
+        })?;
+        Some(Snapshot {
+            seconds: 0.0,
+            iterations: 0,
+            objective: output.losses.total,
+            image: output.image,
+        })
+    } else {
+        None
+    };
     let finest = config.scales.max(1) - 1;
     let mut points = Vec::new();
-    let mut at_quarter = None;
-    let output = gatys::optimize_from(
-        vgg,
-        &pair.content,
-        start.uses_fast().then_some(&pair.fast),
-        &styles,
-        &config,
-        |p| {
-            if p.scale == finest {
-                let t = p.elapsed.as_secs_f64();
-                points.push((t, p.losses.total));
-                if quarter.is_some_and(|q| t <= q) {
-                    at_quarter.clone_from(&p.preview);
-                }
+    let (mut at_quarter, mut at_short, mut at_iterations) = (None, None, None);
+    let output = gatys::optimize_from(vgg, &pair.content, start_image, &styles, &config, |p| {
+        if p.scale == finest {
+            let t = p.elapsed.as_secs_f64();
+            points.push((t, p.losses.total));
+            if snapshots.quarter.is_some_and(|q| t <= q) {
+                at_quarter.clone_from(&p.preview);
             }
-            ControlFlow::Continue(())
-        },
-    )?;
+            let snapshot = || {
+                p.preview.clone().map(|image| Snapshot {
+                    seconds: t,
+                    iterations: p.iteration,
+                    objective: p.losses.total,
+                    image,
+                })
+            };
+            if snapshots.short.is_some_and(|s| t <= s) {
+                at_short = snapshot();
+            }
+            if snapshots.iterations == Some(p.iteration) {
+                at_iterations = snapshot();
+            }
+        }
+        ControlFlow::Continue(())
+    })?;
     Ok(Curve {
         start,
         pair: pair.name.clone(),
@@ -163,6 +218,9 @@ pub fn run(
         seconds: output.elapsed.as_secs_f64(),
         at_quarter,
         image: output.image,
+        at_start,
+        at_short,
+        at_iterations,
     })
 }
 
@@ -204,6 +262,41 @@ pub fn compare(curves: &[Curve]) -> Vec<Row> {
         .collect()
 }
 
+/// The fast picture, a short refinement of it ("fast+") and the bot's quality mode on one pair,
+/// each against the reference's final objective.
+#[derive(Debug, Clone)]
+pub struct Ladder {
+    /// The pair.
+    pub pair: String,
+    /// The reference's (preset 3's) time in seconds.
+    pub reference_seconds: f64,
+    /// (objective over the reference's, seconds, iterations) at each rung; `None` where the run
+    /// did not get there.
+    pub fast: Option<(f64, f64, usize)>,
+    /// After the short refinement.
+    pub fast_plus: Option<(f64, f64, usize)>,
+    /// After the quality mode's iterations.
+    pub quality: Option<(f64, f64, usize)>,
+}
+
+/// The ladder of the fast start among `curves` (`curves[0]` is the reference), if it ran.
+pub fn ladder(curves: &[Curve]) -> Option<Ladder> {
+    let reference = curves.first()?;
+    let target = reference.points.last()?.1;
+    let fast = curves.iter().find(|c| c.start == Start::Fast)?;
+    let rung = |s: &Option<Snapshot>| {
+        s.as_ref()
+            .map(|s| (s.objective / target, s.seconds, s.iterations))
+    };
+    Some(Ladder {
+        pair: fast.pair.clone(),
+        reference_seconds: reference.seconds,
+        fast: rung(&fast.at_start),
+        fast_plus: rung(&fast.at_short),
+        quality: rung(&fast.at_iterations),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +309,9 @@ mod tests {
             seconds: points.last().map_or(0.0, |p| p.0),
             at_quarter: None,
             image: RgbImage::new(1, 1),
+            at_start: None,
+            at_short: None,
+            at_iterations: None,
         }
     }
 
@@ -233,6 +329,36 @@ mod tests {
         assert_eq!(rows[1].at_quarter, Some(3.9 / 4.0));
         assert_eq!(rows[1].at_equal_time, Some(3.0 / 4.0));
         assert_eq!(rows[0].at_quarter, Some(10.0 / 4.0));
+    }
+
+    #[test]
+    fn the_ladder_reads_the_fast_runs_snapshots_against_the_reference() {
+        let reference = Curve {
+            start: Start::Photo,
+            ..curve(&[(1.0, 10.0), (8.0, 4.0)])
+        };
+        let snapshot = |seconds, iterations, objective| Snapshot {
+            seconds,
+            iterations,
+            objective,
+            image: RgbImage::new(1, 1),
+        };
+        let fast = Curve {
+            at_start: Some(snapshot(0.0, 0, 40.0)),
+            at_short: Some(snapshot(2.0, 5, 12.0)),
+            at_iterations: None,
+            ..curve(&[(1.0, 20.0), (2.0, 12.0), (8.0, 3.0)])
+        };
+        let pyramid = Curve {
+            start: Start::Pyramid,
+            ..curve(&[(1.0, 9.0)])
+        };
+        let l = ladder(&[reference.clone(), pyramid, fast]).unwrap();
+        assert_eq!(l.reference_seconds, 8.0);
+        assert_eq!(l.fast, Some((10.0, 0.0, 0)));
+        assert_eq!(l.fast_plus, Some((3.0, 2.0, 5)));
+        assert_eq!(l.quality, None);
+        assert!(ladder(&[reference]).is_none(), "no fast run, no ladder");
     }
 
     #[test]

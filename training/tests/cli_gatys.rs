@@ -146,3 +146,48 @@ fn a_warm_start_from_a_fast_model_bundle_and_a_missing_bundle_named() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--warm-start"), "{}", stderr(&o));
 }
+
+#[test]
+fn the_warm_start_study_reports_fast_fast_plus_and_quality_mode_with_pictures() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (kind, file) in [("content", "koala.jpg"), ("style", "vangog.jpg")] {
+        std::fs::create_dir_all(data.join(kind)).unwrap();
+        std::fs::copy(
+            common::data(&format!("test/{kind}/{file}")),
+            data.join(kind).join(file),
+        )
+        .unwrap();
+    }
+    let out_dir = dir.path().join("report");
+    let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/adain-v1-int8");
+    let o = Command::new(env!("CARGO_BIN_EXE_stylegram-train"))
+        .args(["gatys-study", "--warm-starts", "--pairs", "1", "--sizes", "48"])
+        .args(["--fast-plus-seconds", "0.5", "--data"])
+        .arg(&data)
+        .arg("--model")
+        .arg(&bundle)
+        .arg("--out-dir")
+        .arg(&out_dir)
+        .arg("--vgg")
+        .arg(stylegram_quality::paths::vgg_weights())
+        .env("STYLEGRAM_DEVICE", "cpu")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = std::fs::read_to_string(out_dir.join("gatys-warm.md")).unwrap();
+    let ladder = report
+        .lines()
+        .find(|l| l.starts_with("| 48 | koala×vangog | ") && l.contains(" it., "))
+        .unwrap_or_else(|| panic!("no fast/fast+/quality row:\n{report}"));
+    // The fast picture is the start (0 iterations) and further from preset 3's objective than
+    // anything refined from it.
+    let cells: Vec<&str> = ladder.split('|').map(str::trim).collect();
+    let objective = |cell: &str| cell.split(' ').next().unwrap().parse::<f64>().unwrap();
+    assert!(cells[4].contains("(0 it., 0.0 s)"), "{ladder}");
+    assert!(objective(cells[4]) > objective(cells[5]), "{ladder}");
+    for sheet in ["gatys-warm-sheet.jpg", "gatys-fast-plus-sheet.jpg"] {
+        let (w, h) = image::image_dimensions(out_dir.join(sheet)).unwrap();
+        assert!(w > 100 && h > 20, "{sheet}: {w}×{h}");
+    }
+}

@@ -399,3 +399,23 @@ fn a_warm_start_begins_where_it_is_told_and_keeps_the_objective() {
     let same = (from_itself.total - from_photo.total).abs() / from_photo.total;
     assert!(same < 0.02, "{from_itself:?} vs {from_photo:?}");
 }
+
+#[test]
+fn zero_iterations_return_the_start_with_its_losses() {
+    let vgg = vgg();
+    let content = photo("test/content/koala.jpg");
+    let styles = van_gogh();
+    let styled = run(&small(3), &styles).image;
+    let out = gatys::optimize_from(&vgg, &content, Some(&styled), &styles, &small(0), |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(out.iterations, 0);
+    // The start, not the photo, and the objective measured on it (not zeros).
+    let (a, b) = (out.image.as_raw(), styled.as_raw());
+    assert_eq!(a.len(), b.len());
+    let max_diff = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
+    assert!(max_diff <= 1, "the result moved from the start by {max_diff}");
+    assert!(out.losses.style > 0.0 && out.losses.content > 0.0, "{:?}", out.losses);
+    assert!((out.losses.total - out.losses.content - out.losses.style - out.losses.tv).abs() < 1e-6 * out.losses.total);
+}

@@ -480,6 +480,14 @@ pub fn optimize_from(
                 done = scale_end;
             }
         }
+        let last_scale = scale + 1 == scales || stop != StopReason::Iterations;
+        if last_scale && best.is_none() {
+            // No iteration kept a picture (none planned, or cancelled or not finite at once): the
+            // start is the result, with its own losses.
+            let (losses, _) = objective.evaluate(&current);
+            evaluations += 1;
+            best = Some((losses.total, current.detach().copy(), losses));
+        }
         x = Some(current);
         if stop != StopReason::Iterations {
             break;
@@ -487,10 +495,8 @@ pub fn optimize_from(
     }
 
     let content_final = resize(&content_full, full_h, full_w);
-    let (image, losses) = match best {
-        Some((_, img, losses)) => (resize(&img, full_h, full_w), losses),
-        None => (content_final.shallow_clone(), Losses::default()),
-    };
+    let (_, image, losses) = best.expect("the last scale always keeps a picture");
+    let image = resize(&image, full_h, full_w);
     Ok(GatysOutput {
         image: finish_image(&content_final, &image, config.preserve_color),
         iterations: done,

@@ -93,6 +93,10 @@ enum Command {
         /// The fast-mode bundle whose pictures are the warm starts.
         #[arg(long, default_value = "models/adain-v1-int8")]
         model: PathBuf,
+        /// The warm-start study's "fast+" column: the fast picture after this many seconds of
+        /// refinement.
+        #[arg(long, default_value_t = 4.0)]
+        fast_plus_seconds: f64,
     },
 }
 
@@ -133,9 +137,9 @@ struct GatysArgs {
     /// Adam learning rate (pixels in [0, 1]).
     #[arg(long, default_value_t = 0.05)]
     lr: f64,
-    /// L-BFGS history (curvature pairs).
-    #[arg(long, default_value_t = 10)]
-    history: usize,
+    /// L-BFGS history (curvature pairs; the presets keep 10).
+    #[arg(long)]
+    history: Option<usize>,
     /// Starting image.
     #[arg(long, value_enum)]
     init: Option<InitArg>,
@@ -252,6 +256,7 @@ fn main() -> ExitCode {
             model,
             out_dir,
             vgg,
+            fast_plus_seconds,
             ..
         } => report_folder(&out_dir)
             .and_then(|()| pick_pairs(&data, pairs))
@@ -262,6 +267,7 @@ fn main() -> ExitCode {
                     model: &model,
                     vgg: &vgg.unwrap_or_else(paths::vgg_weights),
                     out_dir: &out_dir,
+                    fast_plus_seconds,
                 })
             }),
         Command::GatysStudy {
@@ -343,11 +349,14 @@ fn gatys_config(args: &GatysArgs) -> GatysConfig {
     match args.optimizer {
         Some(OptimizerArg::Adam) => config.optimizer = Optimizer::Adam { lr: args.lr },
         Some(OptimizerArg::Lbfgs) => {
-            config.optimizer = Optimizer::Lbfgs {
-                history: args.history,
+            if !matches!(config.optimizer, Optimizer::Lbfgs { .. }) {
+                config.optimizer = Optimizer::Lbfgs { history: 10 };
             }
         }
         None => {}
+    }
+    if let (Optimizer::Lbfgs { history }, Some(wanted)) = (&mut config.optimizer, args.history) {
+        *history = wanted;
     }
     match args.init {
         Some(InitArg::Content) => config.init = Init::Content,

@@ -14,7 +14,7 @@ use stylegram_inference::stylizer::{Options, Stylizer};
 use stylegram_quality::gatys;
 use stylegram_quality::vgg::{Precision, Vgg};
 use stylegram_training::plots;
-use stylegram_training::warm_study::{self as study, Curve, Pair, Row, Start};
+use stylegram_training::warm_study::{self as study, Curve, Ladder, Pair, Row, Snapshots, Start};
 
 use crate::UsageError;
 
@@ -30,6 +30,8 @@ pub struct WarmArgs<'a> {
     pub vgg: &'a Path,
     /// Where the report goes.
     pub out_dir: &'a Path,
+    /// Seconds of refinement of the fast picture that the "fast+" column shows.
+    pub fast_plus_seconds: f64,
 }
 
 fn stem(p: &Path) -> String {
@@ -38,8 +40,8 @@ fn stem(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Runs the study and writes OUT_DIR/gatys-warm.md, gatys-warm-<size>.png and
-/// gatys-warm-sheet.jpg.
+/// Runs the study and writes OUT_DIR/gatys-warm.md, gatys-warm-<size>.png, gatys-warm-sheet.jpg
+/// and gatys-fast-plus-sheet.jpg.
 pub fn run(args: WarmArgs) -> anyhow::Result<ExitCode> {
     let model = AdainModel::load(
         args.model,
@@ -63,6 +65,8 @@ pub fn run(args: WarmArgs) -> anyhow::Result<ExitCode> {
     let mut report = String::new();
     let mut sheet_rows: Vec<Vec<RgbImage>> = Vec::new();
     let mut all_rows: Vec<(u32, Row)> = Vec::new();
+    let mut ladders: Vec<(u32, Ladder)> = Vec::new();
+    let mut ladder_rows: Vec<Vec<RgbImage>> = Vec::new();
     for &size in &args.sizes {
         let mut series = Vec::new();
         for (content_path, style_path) in &args.pairs {
@@ -86,21 +90,31 @@ pub fn run(args: WarmArgs) -> anyhow::Result<ExitCode> {
                 fast: fast_picture,
             };
             bar.set_message(format!("{} at {size} px", pair.name));
-            let reference = study::run(&vgg, &pair, Start::Photo, size, None, None)?;
+            let reference =
+                study::run(&vgg, &pair, Start::Photo, size, None, Snapshots::default())?;
             bar.inc(1);
             let budget = std::time::Duration::from_secs_f64(reference.seconds);
             let quarter = reference.seconds / 4.0;
             let mut curves = vec![reference];
             for start in &Start::ALL[1..] {
+                let snapshots = Snapshots {
+                    quarter: Some(quarter),
+                    short: Some(args.fast_plus_seconds),
+                    iterations: Some(gatys::quality_mode().iterations),
+                };
                 curves.push(study::run(
                     &vgg,
                     &pair,
                     *start,
                     size,
                     Some(budget),
-                    Some(quarter),
+                    snapshots,
                 )?);
                 bar.inc(1);
+            }
+            if let Some(ladder) = study::ladder(&curves) {
+                ladder_rows.push(ladder_row(&pair, &curves));
+                ladders.push((size, ladder));
             }
             let rows = study::compare(&curves);
             for row in &rows {
@@ -145,7 +159,13 @@ pub fn run(args: WarmArgs) -> anyhow::Result<ExitCode> {
     sheet
         .save(&sheet_path)
         .with_context(|| format!("writing {}", sheet_path.display()))?;
+    let ladder_sheet = images::contact_sheet(&ladder_rows, 320);
+    let ladder_path = args.out_dir.join("gatys-fast-plus-sheet.jpg");
+    ladder_sheet
+        .save(&ladder_path)
+        .with_context(|| format!("writing {}", ladder_path.display()))?;
     write_report(&mut report, &args, &all_rows);
+    write_ladders(&mut report, args.fast_plus_seconds, &ladders);
     let md = args.out_dir.join("gatys-warm.md");
     std::fs::write(&md, report).with_context(|| format!("writing {}", md.display()))?;
     println!("wrote {}", md.display());
@@ -162,6 +182,54 @@ fn sheet_row(pair: &Pair, curves: &[Curve]) -> Vec<RgbImage> {
     }
     row.push(fit(&curves[0].image));
     row
+}
+
+/// Photo, fast picture, fast+, the quality mode's picture, preset 3's result (one pair, one size).
+fn ladder_row(pair: &Pair, curves: &[Curve]) -> Vec<RgbImage> {
+    let fit = |i: &RgbImage| images::fit_max_side(i.clone(), 320);
+    let blank = || RgbImage::from_pixel(8, 8, image::Rgb([255, 255, 255]));
+    let mut row = vec![fit(&pair.content)];
+    if let Some(fast) = curves.iter().find(|c| c.start == Start::Fast) {
+        for s in [&fast.at_start, &fast.at_short, &fast.at_iterations] {
+            row.push(s.as_ref().map_or_else(blank, |s| fit(&s.image)));
+        }
+    }
+    row.push(fit(&curves[0].image));
+    row
+}
+
+fn rung(v: Option<(f64, f64, usize)>) -> String {
+    v.map_or_else(
+        || "–".into(),
+        |(objective, seconds, iterations)| {
+            format!("{objective:.2} ({iterations} it., {seconds:.1} s)")
+        },
+    )
+}
+
+fn write_ladders(out: &mut String, fast_plus_seconds: f64, ladders: &[(u32, Ladder)]) {
+    let _ = writeln!(
+        out,
+        "\n## Fast, fast+ and quality mode\n\n\
+         Snapshots of the fast-init run: the fast picture itself (0 iterations), the last iterate \
+         within {fast_plus_seconds} s (\"fast+\"), and the iterate after {} iterations (the bot's \
+         quality mode). Objective over preset 3's final objective (1 = preset 3); seconds count from \
+         the start of the optimisation (the fast picture itself takes under a second more). \
+         Pictures: gatys-fast-plus-sheet.jpg (photo, fast, fast+, quality mode, preset 3).\n\n\
+         | size | pair | preset 3's time | fast picture | fast+ | quality mode |\n|---|---|---|---|---|---|",
+        gatys::quality_mode().iterations
+    );
+    for (size, l) in ladders {
+        let _ = writeln!(
+            out,
+            "| {size} | {} | {:.1} s | {} | {} | {} |",
+            l.pair,
+            l.reference_seconds,
+            rung(l.fast),
+            rung(l.fast_plus),
+            rung(l.quality)
+        );
+    }
 }
 
 fn seconds(v: Option<f64>) -> String {
