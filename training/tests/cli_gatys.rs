@@ -162,7 +162,14 @@ fn the_warm_start_study_reports_fast_fast_plus_and_quality_mode_with_pictures() 
     let out_dir = dir.path().join("report");
     let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/adain-v1-int8");
     let o = Command::new(env!("CARGO_BIN_EXE_stylegram-train"))
-        .args(["gatys-study", "--warm-starts", "--pairs", "1", "--sizes", "48"])
+        .args([
+            "gatys-study",
+            "--warm-starts",
+            "--pairs",
+            "1",
+            "--sizes",
+            "48",
+        ])
         .args(["--fast-plus-seconds", "0.5", "--data"])
         .arg(&data)
         .arg("--model")

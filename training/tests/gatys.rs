@@ -415,7 +415,17 @@ fn zero_iterations_return_the_start_with_its_losses() {
     let (a, b) = (out.image.as_raw(), styled.as_raw());
     assert_eq!(a.len(), b.len());
     let max_diff = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
-    assert!(max_diff <= 1, "the result moved from the start by {max_diff}");
-    assert!(out.losses.style > 0.0 && out.losses.content > 0.0, "{:?}", out.losses);
-    assert!((out.losses.total - out.losses.content - out.losses.style - out.losses.tv).abs() < 1e-6 * out.losses.total);
+    assert!(
+        max_diff <= 1,
+        "the result moved from the start by {max_diff}"
+    );
+    assert!(
+        out.losses.style > 0.0 && out.losses.content > 0.0,
+        "{:?}",
+        out.losses
+    );
+    assert!(
+        (out.losses.total - out.losses.content - out.losses.style - out.losses.tv).abs()
+            < 1e-6 * out.losses.total
+    );
 }

@@ -1,5 +1,7 @@
 //! Presets 1–5, faster ↔ stronger. Chosen from the Pareto front of `stylegram-train gatys-study`
-//! (see docs/gatys-study.md for the measurements behind each).
+//! (see docs/gatys-study.md for the measurements behind each), and kept by the warm-start study:
+//! runs of the same length from the fast picture were no better at their cost (docs/gatys.md, "The
+//! presets, re-chosen").
 use super::{GatysConfig, Init, Optimizer, WeightedLayers};
 
 /// Gatys et al.'s layers: content at relu4_2, style at the first ReLU of every block, equal weights.

@@ -348,12 +348,10 @@ fn gatys_config(args: &GatysArgs) -> GatysConfig {
     }
     match args.optimizer {
         Some(OptimizerArg::Adam) => config.optimizer = Optimizer::Adam { lr: args.lr },
-        Some(OptimizerArg::Lbfgs) => {
-            if !matches!(config.optimizer, Optimizer::Lbfgs { .. }) {
-                config.optimizer = Optimizer::Lbfgs { history: 10 };
-            }
+        Some(OptimizerArg::Lbfgs) if !matches!(config.optimizer, Optimizer::Lbfgs { .. }) => {
+            config.optimizer = Optimizer::Lbfgs { history: 10 };
         }
-        None => {}
+        Some(OptimizerArg::Lbfgs) | None => {}
     }
     if let (Optimizer::Lbfgs { history }, Some(wanted)) = (&mut config.optimizer, args.history) {
         *history = wanted;
