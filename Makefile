@@ -8,7 +8,7 @@ ENV_FILE := $(STYLEGRAM_HOME)/env.sh
 CARGO := source $(ENV_FILE) && cargo
 VGG := $(STYLEGRAM_HOME)/vgg16.safetensors
 
-.PHONY: run worker demo test bootstrap bootstrap-test bootstrap-gpu test-gpu-build build vgg lint fmt doctor bench-gatys bench-fast bench-bot quantize soak soak-short
+.PHONY: run worker demo test bootstrap bootstrap-test bootstrap-gpu test-gpu-build build pack-gpu-figures vgg lint fmt doctor bench-gatys bench-fast bench-bot quantize soak soak-short
 
 ## run: bootstrap, build, and start stylegram-bot (needs TELOXIDE_TOKEN; honours TELOXIDE_API_URL)
 run: bootstrap
@@ -47,6 +47,13 @@ test-gpu-build: bootstrap-gpu
 
 build: bootstrap
 	@$(CARGO) build --release --workspace
+
+## pack-gpu-figures: pack the binaries, VGG16 and ONNX Runtime's GPU build into target/gpu/parts/ for
+## scripts/device/gpu-figures.sh on a lent GPU machine (see README "Running on a GPU machine")
+pack-gpu-figures: bootstrap-gpu
+	@$(CARGO) build --release --bin stylegram --bin stylegram-train
+	@source $(ENV_FILE) && python scripts/device/pack-figures.py
+	@scripts/bootstrap.sh
 
 ## vgg: import the bootstrap's VGG16 into $(VGG) once
 vgg: $(VGG)

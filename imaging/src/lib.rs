@@ -2,6 +2,7 @@
 //! to 8-bit RGB, resizing, tensor layout and encoding. The CLI, the bot, both engines and the
 //! trainer's data loader all come through here, so a limit is fixed in one place.
 mod error;
+pub mod ppm;
 
 use std::io::Cursor;
 use std::path::Path;

@@ -5,8 +5,9 @@ use std::sync::Mutex;
 
 use image::RgbImage;
 use ndarray::{Array1, Array4, ArrayD, Ix4};
+use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::Session;
-use ort::value::TensorRef;
+use ort::value::{Tensor, TensorRef};
 
 use stylegram_onnx::u8s8;
 
@@ -172,15 +173,68 @@ impl AdainModel {
     /// The network alone: repaints `content` with the style statistics; `alpha` in [0, 1] is the
     /// strength. The output has the content's size (padding to a multiple of 8 is cropped away).
     /// [`crate::stylizer::Stylizer::stylize`] is the whole pipeline around it.
+    /// On CUDA it runs [`Self::transfer_bound`].
     pub fn transfer(
         &self,
         content: &RgbImage,
         style: &StyleStats,
         alpha: f32,
     ) -> Result<RgbImage, InferenceError> {
+        if self.provider == Provider::Cuda {
+            return self.transfer_bound(content, style, alpha);
+        }
         let (w, h) = content.dimensions();
         let (features, _) = self.encode(content)?;
         let image = self.decode(&features, style, alpha)?;
+        Ok(images::crop_to(&images::from_nchw(&image), w, h))
+    }
+
+    /// [`Self::transfer`] with I/O binding: the encoder's features stay in the memory of the
+    /// device that computed them and go straight into the decoder. On CUDA that saves copying them
+    /// to the host and back (512 × H/8 × W/8 floats each way: 8 MB at 512 px, 128 MB at 2048 px);
+    /// on the CPU it is the same computation through another API.
+    pub fn transfer_bound(
+        &self,
+        content: &RgbImage,
+        style: &StyleStats,
+        alpha: f32,
+    ) -> Result<RgbImage, InferenceError> {
+        let (w, h) = content.dimensions();
+        let input = images::to_nchw(&images::pad_reflect_to_multiple(content, SIZE_MULTIPLE));
+        let (device, memory) = match self.provider {
+            Provider::Cuda => (AllocationDevice::CUDA, MemoryType::Default),
+            Provider::Cpu => (AllocationDevice::CPU, MemoryType::Default),
+        };
+        let on_device = MemoryInfo::new(device, 0, AllocatorType::Device, memory)?;
+        let host = MemoryInfo::new(
+            AllocationDevice::CPU,
+            0,
+            AllocatorType::Device,
+            MemoryType::CPUOutput,
+        )?;
+        let features = {
+            let mut session = self.encoder.lock().expect("encoder lock");
+            let mut binding = session.create_binding()?;
+            binding.bind_input("image", &Tensor::from_array(input)?)?;
+            binding.bind_output_to_device("features", &on_device)?;
+            let mut outputs = session.run_binding(&binding)?;
+            outputs
+                .remove("features")
+                .ok_or_else(|| InferenceError::Ort("the encoder gave no features".into()))?
+        };
+        let mut session = self.decoder.lock().expect("decoder lock");
+        let mut binding = session.create_binding()?;
+        binding.bind_input("features", &features)?;
+        binding.bind_input("style_mean", &Tensor::from_array(style.mean.clone())?)?;
+        binding.bind_input("style_std", &Tensor::from_array(style.std.clone())?)?;
+        let alpha = Array1::from_vec(vec![alpha.clamp(0.0, 1.0)]);
+        binding.bind_input("alpha", &Tensor::from_array(alpha)?)?;
+        binding.bind_output_to_device("image", &host)?;
+        let outputs = session.run_binding(&binding)?;
+        let image = to_array4(
+            outputs["image"].try_extract_array::<f32>()?.to_owned(),
+            "image",
+        )?;
         Ok(images::crop_to(&images::from_nchw(&image), w, h))
     }
 

@@ -52,6 +52,10 @@ pub struct BenchArgs {
     /// Where the table goes.
     #[arg(long, default_value = "docs/benchmarks.md")]
     out: PathBuf,
+    /// Where ONNX Runtime runs: cpu, cuda (fails with the reason when CUDA cannot be used) or auto;
+    /// PyTorch runs on the same kind of device.
+    #[arg(long, default_value = "cpu")]
+    device: Device,
 }
 
 struct Row {
@@ -84,20 +88,20 @@ fn usage(e: impl std::fmt::Display) -> Failure {
 /// Runs PyTorch eager on the same photo and style; returns its latency, its picture and its version.
 fn reference(
     args: &BenchArgs,
+    torch_device: &str,
     photo: &image::RgbImage,
     style: &image::RgbImage,
-) -> Result<(Latency, image::RgbImage, String), Failure> {
+) -> Result<(Latency, image::RgbImage, String, Option<String>), Failure> {
     let dir = tempfile_dir()?;
     let (c, s, o) = (
-        dir.join("content.png"),
-        dir.join("style.png"),
-        dir.join("ref.png"),
+        dir.join("content.ppm"),
+        dir.join("style.ppm"),
+        dir.join("ref.ppm"),
     );
-    photo.save(&c).map_err(usage)?;
+    std::fs::write(&c, images::ppm::encode(photo)).map_err(usage)?;
     // The encoder sees the style padded to a multiple of 8 on our side; give PyTorch the same pixels.
-    images::pad_reflect_to_multiple(style, 8)
-        .save(&s)
-        .map_err(usage)?;
+    let padded = images::pad_reflect_to_multiple(style, 8);
+    std::fs::write(&s, images::ppm::encode(&padded)).map_err(usage)?;
     let output = Command::new(&args.python)
         .arg(&args.reference)
         .arg("--model")
@@ -114,6 +118,7 @@ fn reference(
         ])
         .arg("--out")
         .arg(&o)
+        .args(["--device", torch_device])
         .output()
         .map_err(|e| usage(format!("cannot run {}: {e}", args.python)))?;
     if !output.status.success() {
@@ -124,7 +129,7 @@ fn reference(
     }
     let json: serde_json::Value = serde_json::from_slice(&output.stdout)
         .map_err(|e| Failure::Other(format!("reference output: {e}")))?;
-    let theirs = images::load(&o, &ImageLimits::default())?;
+    let theirs = images::ppm::decode(&std::fs::read(&o).map_err(usage)?)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok((
         Latency {
@@ -133,6 +138,10 @@ fn reference(
         },
         theirs,
         json["torch"].as_str().unwrap_or("?").to_owned(),
+        json["device"]
+            .as_str()
+            .filter(|d| *d != "cpu")
+            .map(str::to_owned),
     ))
 }
 
@@ -148,7 +157,7 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
     let content = images::load(&args.content, &limits)?;
     let style_full = images::load(&args.style, &limits)?;
     let options = SessionOptions {
-        device: Device::Cpu,
+        device: args.device,
         intra_threads: args.threads,
     };
     let mut bundles = vec![args.model.clone()];
@@ -157,8 +166,14 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
         .iter()
         .map(|dir| Ok(Stylizer::new(Arc::new(AdainModel::load(dir, options)?), 8)))
         .collect::<Result<Vec<_>, InferenceError>>()?;
+    let provider = stylizers[0].model().provider();
+    let torch_device = match provider {
+        runtime::Provider::Cuda => "cuda",
+        runtime::Provider::Cpu => "cpu",
+    };
     let mut rows = Vec::new();
     let mut torch_version = String::from("-");
+    let mut gpu_name: Option<String> = None;
     let shown_size = if args.sizes.contains(&512) {
         512
     } else {
@@ -197,8 +212,9 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
         }
         if !args.no_reference {
             eprintln!("timing PyTorch eager at {size}×{size} ...");
-            let (latency, theirs, torch) = reference(&args, &photo, &style)?;
+            let (latency, theirs, torch, gpu) = reference(&args, torch_device, &photo, &style)?;
             torch_version = torch;
+            gpu_name = gpu_name.or(gpu);
             let first = rows.len() - pictures.len();
             for (row, ours) in rows[first..].iter_mut().zip(&pictures) {
                 let (max, mean) = differences(ours, &theirs);
@@ -215,9 +231,9 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Fast-mode benchmark\n\nCPU: {}. Integer arithmetic: {}.\n\nMade by `stylegram bench --threads {} --runs {}{}` with model `{}` on {} \
-         ({} cores visible), ONNX Runtime {} (CPU provider, {} intra-op threads), PyTorch {} eager \
-         ({} threads, `bench/adain_reference.py`, same weights read from the bundle's ONNX files). \
+        "# Fast-mode benchmark\n\nCPU: {}. Integer arithmetic: {}.\n\nMade by `stylegram bench --threads {} --runs {}{}{}` with model `{}` on {} \
+         ({} cores visible{}), ONNX Runtime {} ({provider} provider, {} intra-op threads), PyTorch {} eager \
+         ({} threads, on {torch_device}, `bench/adain_reference.py`, same weights read from the bundle's ONNX files). \
          Photo: koala resized to a square; style: Van Gogh, statistics cached. p50 / p95 over {} runs \
          after one warm-up.\n",
         cpu,
@@ -228,9 +244,14 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
             .as_ref()
             .map(|c| format!(" --compare {}", c.display()))
             .unwrap_or_default(),
+        match args.device {
+            Device::Cpu => String::new(),
+            other => format!(" --device {other}"),
+        },
         stylizers[0].model().manifest().name,
         cpu.model,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        gpu_name.map(|g| format!(", GPU: {g}")).unwrap_or_default(),
         runtime::report().map(|r| r.version).unwrap_or_default(),
         args.threads,
         torch_version,

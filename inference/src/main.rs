@@ -422,13 +422,21 @@ fn list_models(dir: &std::path::Path, active: Option<&str>) -> Result<(), Failur
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // `doctor` states every problem in its own lines (the CUDA reason among them); its default log
+    // level keeps the same words from coming twice.
+    let default_level = match cli.command {
+        Command::Doctor { .. } => "error",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = match Cli::parse().command {
+    let result = match cli.command {
         Command::Doctor { models, active } => doctor(&models, active.as_deref()),
         Command::Stylize(args) => stylize_command(args),
         Command::Models(ModelsCommand::List { dir, active }) => {

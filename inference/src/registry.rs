@@ -104,7 +104,7 @@ pub fn suitability(model: &AdainModel, cpu: &CpuFeatures) -> String {
             convolutions between dequantisations"
             .to_owned(),
         (false, Provider::Cpu) => "float on the CPU: named by the operator, or no valid int8 \
-            bundle (about 2.4x slower than int8 there)"
+            bundle (slower than int8 there; `stylegram bench --compare` measures by how much)"
             .to_owned(),
     }
 }

@@ -40,6 +40,16 @@ impl FromStr for Device {
     }
 }
 
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Device::Auto => "auto",
+            Device::Cpu => "cpu",
+            Device::Cuda => "cuda",
+        })
+    }
+}
+
 /// The execution provider a session actually got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {

@@ -127,4 +127,17 @@ fn without_a_gpu_sessions_fall_back_to_the_cpu_and_say_why() {
             && refused.contains("libcuda.so.1"),
         "{refused}"
     );
+
+    // `stylegram doctor` gives the reason once, in its own line, not again as a log warning.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stylegram"))
+        .arg("doctor")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let said = |text: &str| text.matches("libcuda.so.1").count();
+    assert_eq!((said(&stdout), said(&stderr)), (1, 0), "{stdout}\n{stderr}");
 }
