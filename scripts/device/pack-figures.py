@@ -13,7 +13,6 @@ warm, and the last call reassembles and runs (see docs/gpu.md).
 Dev tooling only: run with the bootstrap's venv python after `cargo build --release`.
 """
 import argparse
-import glob
 import hashlib
 import io
 import lzma
@@ -23,11 +22,10 @@ import subprocess
 import sys
 import tarfile
 
-from safetensors import safe_open
-from safetensors.torch import save_file
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pack import HOME, save_vgg_f16  # noqa: E402  (scripts/device/pack.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HOME = os.environ.get("STYLEGRAM_HOME", os.path.expanduser("~/.cache/stylegram"))
 ORT = os.path.join(HOME, "onnxruntime-gpu-1.31.1")
 OUT = os.path.join(ROOT, "target", "gpu")
 LAST_CONV = (5, 1)
@@ -54,14 +52,7 @@ def main():
     for binary in ["stylegram", "stylegram-train"]:
         subprocess.run(["strip", "-o", os.path.join(stage, binary),
                         os.path.join(ROOT, "target", "release", binary)], check=True)
-    keep = {}
-    with safe_open(os.path.join(HOME, "vgg16.safetensors"), "pt") as f:
-        metadata = f.metadata()
-        for key in f.keys():
-            block, conv = key.split(".")[0].removeprefix("block").split("_conv")
-            if (int(block), int(conv)) <= LAST_CONV:
-                keep[key] = f.get_tensor(key).half()
-    save_file(keep, os.path.join(stage, "vgg16-f16.safetensors"), metadata=metadata)
+    save_vgg_f16(os.path.join(stage, "vgg16-f16.safetensors"), LAST_CONV)
     data = os.path.join(ROOT, "..", "shared", "data", "test")
     for kind, name in [("content", "koala.jpg"), ("style", "vangog.jpg")]:
         os.makedirs(os.path.join(stage, "test", kind), exist_ok=True)

@@ -37,6 +37,19 @@ def reencode(job):
     return os.path.getsize(dst)
 
 
+def save_vgg_f16(dst, last_conv):
+    """The bootstrap's VGG16 weights up to block{last_conv[0]}_conv{last_conv[1]}, in f16, to `dst`
+    (`Vgg::load` converts them back to f32)."""
+    keep = {}
+    with safe_open(os.path.join(HOME, "vgg16.safetensors"), "pt") as f:
+        metadata = f.metadata()
+        for key in f.keys():
+            block, conv = key.split(".")[0].removeprefix("block").split("_conv")
+            if (int(block), int(conv)) <= last_conv:
+                keep[key] = f.get_tensor(key).half()
+    save_file(keep, dst, metadata=metadata)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm", help="training checkpoint folder to carry (weights only, f16)")
@@ -50,16 +63,9 @@ def main():
         with ThreadPoolExecutor(os.cpu_count()) as pool:
             total = sum(pool.map(reencode, jobs))
         print(f"{kind}: {len(jobs)} images, {total / 1e6:.1f} MB")
-    keep = {}
-    with safe_open(os.path.join(HOME, "vgg16.safetensors"), "pt") as f:
-        metadata = f.metadata()
-        for key in f.keys():
-            block, conv = key.split(".")[0].removeprefix("block").split("_conv")
-            if (int(block), int(conv)) <= last_conv:
-                keep[key] = f.get_tensor(key).half()
     for old in glob.glob(os.path.join(PACK, "vgg16-*.safetensors")):
         os.remove(old)
-    save_file(keep, os.path.join(PACK, "vgg16-f16.safetensors"), metadata=metadata)
+    save_vgg_f16(os.path.join(PACK, "vgg16-f16.safetensors"), last_conv)
     warm = os.path.join(PACK, "warm")
     shutil.rmtree(warm, ignore_errors=True)
     if args.warm:
