@@ -191,7 +191,7 @@ impl AdainModel {
 
     /// [`Self::transfer`] with I/O binding: the encoder's features stay in the memory of the
     /// device that computed them and go straight into the decoder. On CUDA that saves copying them
-    /// to the host and back (512 × H/8 × W/8 floats each way: 8 MB at 512 px, 128 MB at 2048 px);
+    /// to the host and back (512 × H/8 × W/8 floats each way: 8 MiB at 512 px, 128 MiB at 2048 px);
     /// on the CPU it is the same computation through another API.
     pub fn transfer_bound(
         &self,
