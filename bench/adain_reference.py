@@ -105,7 +105,7 @@ def initializers(path):
 
 
 def encode(w, x):
-    x = x[:, [2, 1, 0]] * 255.0 - CAFFE_MEAN_BGR
+    x = x[:, [2, 1, 0]] * 255.0 - CAFFE_MEAN_BGR.to(x.device)
     for name in ENCODER:
         if name.endswith("_1") and name != "relu1_1":
             x = F.max_pool2d(x, 2, 2)
@@ -189,8 +189,6 @@ def main():
     enc = move(initializers(os.path.join(a.model, "encoder.onnx")))
     dec = move(initializers(os.path.join(a.model, "decoder.onnx")))
     content, style = read_ppm(a.content).to(device), read_ppm(a.style).to(device)
-    global CAFFE_MEAN_BGR
-    CAFFE_MEAN_BGR = CAFFE_MEAN_BGR.to(device)
     times = []
     with torch.inference_mode():
         style_mean, style_std = stats(encode(enc, style))

@@ -25,7 +25,7 @@ use crate::adam;
 use crate::tensors;
 use crate::vgg::Vgg;
 
-pub use presets::{PRESETS, preset, quality_mode};
+pub use presets::{LBFGS_HISTORY, PRESETS, preset, quality_mode};
 
 /// VGG layer names with their weights, e.g. `[("relu4_2", 1.0)]`.
 pub type WeightedLayers = Vec<(String, f64)>;

@@ -40,7 +40,9 @@ pub fn preset(n: u8) -> Option<GatysConfig> {
         content_weight: 1.0,
         style_weight: STYLE_WEIGHT,
         tv_weight: TV_WEIGHT,
-        optimizer: Optimizer::Lbfgs { history: 10 },
+        optimizer: Optimizer::Lbfgs {
+            history: LBFGS_HISTORY,
+        },
         iterations,
         time_budget: None,
         stall_tolerance: Some(1e-3),
@@ -56,6 +58,9 @@ pub fn preset(n: u8) -> Option<GatysConfig> {
 /// β with α = 1 on our Caffe-scaled VGG16: at 256 px, koala × Van Gogh, 40 L-BFGS iterations,
 /// β = 1 keeps too much photo, β = 100 loses the koala's face, β = 10 balances them (docs/gatys.md).
 pub const STYLE_WEIGHT: f64 = 10.0;
+/// Curvature pairs every preset's L-BFGS keeps (a longer memory did worse at 512 px with bf16
+/// gradients: docs/gatys.md, "Warm starts").
+pub const LBFGS_HISTORY: usize = 10;
 /// γ on pixels in [0, 1].
 pub const TV_WEIGHT: f64 = 10.0;
 

@@ -349,7 +349,9 @@ fn gatys_config(args: &GatysArgs) -> GatysConfig {
     match args.optimizer {
         Some(OptimizerArg::Adam) => config.optimizer = Optimizer::Adam { lr: args.lr },
         Some(OptimizerArg::Lbfgs) if !matches!(config.optimizer, Optimizer::Lbfgs { .. }) => {
-            config.optimizer = Optimizer::Lbfgs { history: 10 };
+            config.optimizer = Optimizer::Lbfgs {
+                history: gatys::LBFGS_HISTORY,
+            };
         }
         Some(OptimizerArg::Lbfgs) | None => {}
     }
