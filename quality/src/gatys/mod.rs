@@ -12,6 +12,7 @@
 pub mod color;
 pub mod lbfgs;
 pub mod loss;
+pub mod precondition;
 mod presets;
 
 use std::ops::ControlFlow;
@@ -86,6 +87,9 @@ pub struct GatysConfig {
     pub final_iterations: Option<usize>,
     /// Transfer on luminance only and keep the content's colours.
     pub preserve_color: bool,
+    /// Coarser levels of L-BFGS's multi-scale preconditioner ([`precondition::multiscale`]; 0 =
+    /// none, as in every preset).
+    pub precondition_levels: usize,
     /// Seed for noise initialisation.
     pub seed: i64,
     /// Send a preview image with the progress event every this many iterations (0 = never).
@@ -384,7 +388,11 @@ pub fn optimize_from(
         };
         let mut optimizer = match config.optimizer {
             Optimizer::Lbfgs { history } => {
-                Step::Lbfgs(lbfgs::Lbfgs::new(history).with_bounds(0.0, 1.0))
+                let opt = lbfgs::Lbfgs::new(history).with_bounds(0.0, 1.0);
+                Step::Lbfgs(match config.precondition_levels {
+                    0 => opt,
+                    levels => opt.with_preconditioner(precondition::multiscale(levels)),
+                })
             }
             Optimizer::Adam { lr } => Step::Adam(adam::Adam::new(lr, &current)),
         };
