@@ -12,7 +12,6 @@
 pub mod color;
 pub mod lbfgs;
 pub mod loss;
-pub mod precondition;
 mod presets;
 
 use std::ops::ControlFlow;
@@ -87,9 +86,6 @@ pub struct GatysConfig {
     pub final_iterations: Option<usize>,
     /// Transfer on luminance only and keep the content's colours.
     pub preserve_color: bool,
-    /// Coarser levels of L-BFGS's multi-scale preconditioner ([`precondition::multiscale`]; 0 =
-    /// none, as in every preset).
-    pub precondition_levels: usize,
     /// Seed for noise initialisation.
     pub seed: i64,
     /// Send a preview image with the progress event every this many iterations (0 = never).
@@ -388,11 +384,7 @@ pub fn optimize_from(
         };
         let mut optimizer = match config.optimizer {
             Optimizer::Lbfgs { history } => {
-                let opt = lbfgs::Lbfgs::new(history).with_bounds(0.0, 1.0);
-                Step::Lbfgs(match config.precondition_levels {
-                    0 => opt,
-                    levels => opt.with_preconditioner(precondition::multiscale(levels)),
-                })
+                Step::Lbfgs(lbfgs::Lbfgs::new(history).with_bounds(0.0, 1.0))
             }
             Optimizer::Adam { lr } => Step::Adam(adam::Adam::new(lr, &current)),
         };

@@ -50,7 +50,6 @@ pub fn preset(n: u8) -> Option<GatysConfig> {
         scales,
         final_iterations: None,
         preserve_color: false,
-        precondition_levels: 0,
         seed: 0,
         preview_every: 0,
     })

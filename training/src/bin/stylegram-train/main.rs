@@ -140,10 +140,6 @@ struct GatysArgs {
     /// L-BFGS history (curvature pairs; the presets keep 10).
     #[arg(long)]
     history: Option<usize>,
-    /// Coarser levels of L-BFGS's multi-scale preconditioner (H₀ = γ·Σ 2^k·block-mean over
-    /// 2^k × 2^k blocks; 0 = none, as in the presets): an experiment, see docs/gatys.md.
-    #[arg(long, default_value_t = 0)]
-    precondition_levels: usize,
     /// Starting image.
     #[arg(long, value_enum)]
     init: Option<InitArg>,
@@ -362,7 +358,6 @@ fn gatys_config(args: &GatysArgs) -> GatysConfig {
     if let (Optimizer::Lbfgs { history }, Some(wanted)) = (&mut config.optimizer, args.history) {
         *history = wanted;
     }
-    config.precondition_levels = args.precondition_levels;
     match args.init {
         Some(InitArg::Content) => config.init = Init::Content,
         Some(InitArg::Noise) => config.init = Init::Noise,
