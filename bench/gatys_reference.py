@@ -54,9 +54,11 @@ def load_vgg(path):
     return [(b, c, tensors[f"block{b}_conv{c}.weight"], tensors[f"block{b}_conv{c}.bias"]) for b, c in layers]
 
 
-def activations(vgg, rgb, wanted):
+def activations(vgg, rgb, wanted, convert=lambda x: x):
+    """The `wanted` ReLU activations (in f32) of an RGB picture in [0, 1]; `convert` takes the network's
+    input to the precision and layout of `vgg`'s weights."""
     mean = torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
-    x = rgb.flip(1) * 255.0 - mean
+    x = convert(rgb.flip(1) * 255.0 - mean)
     deepest = max(i for i, (b, c, _, _) in enumerate(vgg) if f"relu{b}_{c}" in wanted)
     out = {}
     for i, (b, c, w, bias) in enumerate(vgg[: deepest + 1]):
@@ -64,7 +66,7 @@ def activations(vgg, rgb, wanted):
             x = F.max_pool2d(x, 2, 2)
         x = F.relu(F.conv2d(x, w, bias, padding=1))
         if f"relu{b}_{c}" in wanted:
-            out[f"relu{b}_{c}"] = x
+            out[f"relu{b}_{c}"] = x.float()
     return out
 
 
