@@ -13,7 +13,8 @@ from --iterations 5 to --iterations 25, so start-up and target costs drop out).
 
 Two legs, each in a fresh interpreter: bf16 with this CPU's instruction sets (what `--precision auto`
 picks on CPUs with AVX-512 BF16), and f32 with libtorch and MKL held to AVX2 (a CPU without
-AVX-512). Writes docs/gatys-bound.md. About 5 minutes on a 2-core machine.
+AVX-512). Writes docs/gatys-bound.md. About 2½ minutes on a 2-core machine (2-core AMD EPYC,
+2026-12-06).
 """
 import argparse
 import json
@@ -106,7 +107,7 @@ def torch_evaluation(vgg, content, style, dtype, repeats):
 
 
 def ours_evaluation(args, paths, precision):
-    """Our CLI's seconds per evaluation: the extra time over the extra evaluations from 5 to 15
+    """Our CLI's seconds per evaluation: the extra time over the extra evaluations from 5 to 25
     iterations of preset 3, so loading, targets and the first steps' line searches drop out."""
     runs = []
     for iterations in (5, 25):
@@ -175,6 +176,7 @@ def main():
     rows = ""
     for precision in ("bf16", "f32"):
         label = LEGS[precision][0]
+        print(f"measuring the {precision} leg ({label}) at {args.sizes} px…", file=sys.stderr, flush=True)
         m = run_leg(args, precision)
         for size, s in m["sizes"].items():
             floor = s["gflop"] / m["rate"]
