@@ -333,8 +333,8 @@ pub fn optimize_from(
     for (scale, &scale_iterations) in plan.iter().enumerate() {
         let factor = 0.5f64.powi((scales - 1 - scale) as i32);
         let (h, w) = (
-            ((full_h as f64) * factor).round().max(16.0) as i64,
-            ((full_w as f64) * factor).round().max(16.0) as i64,
+            ((full_h as f64) * factor).round().max(f64::from(MIN_SIDE)) as i64,
+            ((full_w as f64) * factor).round().max(f64::from(MIN_SIDE)) as i64,
         );
         let content_t = resize(&content_full, h, w);
         let long_side = h.max(w) as u32;
@@ -550,13 +550,19 @@ fn resize(x: &Tensor, h: i64, w: i64) -> Tensor {
     tch::no_grad(|| x.upsample_bilinear2d([h, w], false, None, None))
 }
 
-/// Resizes so the long side is exactly `long_side` (styles are matched to the content's scale).
+/// The shortest side VGG16 can take: relu5_1 sits behind four 2×2 max-pools, which leave nothing
+/// of a side under 16 px.
+const MIN_SIDE: u32 = 16;
+
+/// Resizes so the long side is exactly `long_side` (styles are matched to the content's scale), or
+/// longer where the short side would fall under the 16 px that VGG16 needs.
 pub fn fit_long_side(image: &RgbImage, long_side: u32) -> RgbImage {
     let (w, h) = image.dimensions();
-    if w.max(h) == long_side {
+    let scale =
+        (f64::from(long_side) / f64::from(w.max(h))).max(f64::from(MIN_SIDE) / f64::from(w.min(h)));
+    if w.max(h) == long_side && w.min(h) >= MIN_SIDE {
         return image.clone();
     }
-    let scale = f64::from(long_side) / f64::from(w.max(h));
     let nw = ((f64::from(w) * scale).round() as u32).max(1);
     let nh = ((f64::from(h) * scale).round() as u32).max(1);
     stylegram_imaging::resize_exact(image, nw, nh)
@@ -606,6 +612,19 @@ pub fn default_device() -> Device {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn styles_fit_the_long_side_but_keep_what_vgg_needs_of_the_short_one() {
+        let wide = RgbImage::new(512, 320);
+        assert_eq!(fit_long_side(&wide, 256).dimensions(), (256, 160));
+        assert_eq!(fit_long_side(&wide, 512).dimensions(), (512, 320));
+        // At a pyramid's coarse scale the short side would be 15 px; four max-pools need 16.
+        assert_eq!(fit_long_side(&wide, 24).dimensions(), (26, 16));
+        assert_eq!(
+            fit_long_side(&RgbImage::new(4, 2), 4).dimensions(),
+            (32, 16)
+        );
+    }
 
     #[test]
     fn stall_needs_a_full_window_of_little_progress() {
