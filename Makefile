@@ -95,10 +95,11 @@ soak: bootstrap-test vgg
 	@$(CARGO) build --release --bin stylegram-bot --bin bot-soak
 	@source $(ENV_FILE) && target/release/bot-soak
 
-## soak-short: the same with 30 users over 40 s per mode and the debug build (CI runs it)
+## soak-short: the same with 30 users over 40 s per mode, the debug build and the repository's paintings
+## as photos and styles, so it needs no data folder (CI runs it)
 soak-short: bootstrap-test vgg
 	@$(CARGO) build --bin stylegram-bot --bin bot-soak
-	@source $(ENV_FILE) && target/debug/bot-soak --bot target/debug/stylegram-bot --users 30 --seconds 40 --out target/soak-short.md
+	@source $(ENV_FILE) && target/debug/bot-soak --bot target/debug/stylegram-bot --users 30 --seconds 40 --photos styles --styles styles --out target/soak-short.md
 
 doctor: bootstrap
 	@$(CARGO) run --quiet --bin stylegram-train -- doctor

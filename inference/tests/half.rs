@@ -10,7 +10,7 @@ use stylegram_inference::registry;
 
 mod common;
 
-use common::{koala_van_gogh, options, repo};
+use common::{options, repo, wave_starry_night};
 
 #[test]
 fn the_fp16_bundle_is_valid_half_the_size_and_paints_like_the_float_one() {
@@ -35,8 +35,8 @@ fn the_fp16_bundle_is_valid_half_the_size_and_paints_like_the_float_one() {
 
     let model = registry::validate(&dst, options()).unwrap();
     let reference = AdainModel::load(&repo("models/adain-v1"), options()).unwrap();
-    let ours = koala_van_gogh(&model, 1.0);
-    let theirs = koala_van_gogh(&reference, 1.0);
+    let ours = wave_starry_night(&model, 1.0);
+    let theirs = wave_starry_night(&reference, 1.0);
     let p = images::psnr(&ours, &theirs);
     eprintln!("fp16 vs float PSNR {p:.1} dB");
     assert!(p > 45.0, "fp16 vs float PSNR {p:.1} dB");

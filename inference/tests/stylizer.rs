@@ -10,11 +10,12 @@ use stylegram_inference::adain::AdainModel;
 use stylegram_inference::runtime::{Device, SessionOptions};
 use stylegram_inference::stylizer::{Options, Stylizer};
 
-fn data(path: &str) -> PathBuf {
-    std::env::var_os("STYLEGRAM_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-        .join(path)
+/// One of the repository's preset paintings (`styles/`): the tests paint these, photos and styles
+/// alike, so that no verdict depends on a data folder outside the clone.
+fn picture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../styles")
+        .join(name)
 }
 
 fn shipped_model() -> PathBuf {
@@ -37,7 +38,7 @@ fn stylizer() -> &'static Stylizer {
 
 fn load(path: &str, side: u32) -> RgbImage {
     images::fit_max_side(
-        images::load(data(path), &ImageLimits::default()).unwrap(),
+        images::load(picture(path), &ImageLimits::default()).unwrap(),
         side,
     )
 }
@@ -64,10 +65,10 @@ fn options(alpha: f32) -> Options {
 #[test]
 fn alpha_zero_ignores_the_style_and_reconstructs_the_photo() {
     let s = stylizer();
-    let photo = load("test/content/koala.jpg", 160);
+    let photo = load("great-wave.jpg", 160);
     let (a, b) = (
-        load("test/style/vangog.jpg", 160),
-        load("test/style/picasso.jpg", 160),
+        load("starry-night-rhone.jpg", 160),
+        load("composition-vii.jpg", 160),
     );
     let zero_a = s.stylize(&photo, &[(&a, 1.0)], &options(0.0)).unwrap();
     let zero_b = s.stylize(&photo, &[(&b, 1.0)], &options(0.0)).unwrap();
@@ -90,10 +91,10 @@ fn alpha_zero_ignores_the_style_and_reconstructs_the_photo() {
 #[test]
 fn mixing_weights_are_normalised_and_one_style_is_the_plain_path() {
     let s = stylizer();
-    let photo = load("test/content/dancing.jpg", 160);
+    let photo = load("portrait-of-metzinger.jpg", 160);
     let (a, b) = (
-        load("test/style/vangog.jpg", 160),
-        load("test/style/picasso.jpg", 160),
+        load("starry-night-rhone.jpg", 160),
+        load("composition-vii.jpg", 160),
     );
     let plain = s.stylize(&photo, &[(&a, 1.0)], &options(1.0)).unwrap();
     let heavy = s.stylize(&photo, &[(&a, 7.5)], &options(1.0)).unwrap();
@@ -123,8 +124,8 @@ fn mixing_weights_are_normalised_and_one_style_is_the_plain_path() {
 #[test]
 fn preserve_color_keeps_the_photos_chroma() {
     let s = stylizer();
-    let photo = load("test/content/koala.jpg", 160);
-    let style = load("test/style/vangog.jpg", 160);
+    let photo = load("great-wave.jpg", 160);
+    let style = load("starry-night-rhone.jpg", 160);
     let mut o = options(1.0);
     o.preserve_color = true;
     let out = s.stylize(&photo, &[(&style, 1.0)], &o).unwrap();
@@ -159,7 +160,7 @@ fn style_statistics_are_cached_by_picture() {
     )
     .unwrap();
     let s = Stylizer::new(Arc::new(model), 2);
-    let style = load("test/style/mun.jpg", 128);
+    let style = load("udnie.jpg", 128);
     let first = s.style_stats(&style, 128).unwrap();
     let again = s.style_stats(&style.clone(), 128).unwrap();
     assert!(
@@ -167,7 +168,7 @@ fn style_statistics_are_cached_by_picture() {
         "the second call is served from the cache"
     );
     assert_eq!(s.cached_styles(), 1);
-    for other in ["test/style/winter.jpg", "test/style/picasso.jpg"] {
+    for other in ["wheat-field-cypresses.jpg", "composition-vii.jpg"] {
         s.style_stats(&load(other, 128), 128).unwrap();
     }
     assert_eq!(s.cached_styles(), 2, "capacity 2");
@@ -186,7 +187,7 @@ fn the_command_line_writes_a_picture_and_rejects_bad_input() {
     let run = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_stylegram"))
             .arg("stylize")
-            .arg(data("test/content/koala.jpg"))
+            .arg(picture("great-wave.jpg"))
             .arg("--model")
             .arg(shipped_model())
             .args(["--device", "cpu", "--max-side", "128"])
@@ -194,7 +195,7 @@ fn the_command_line_writes_a_picture_and_rejects_bad_input() {
             .output()
             .unwrap()
     };
-    let style = data("test/style/vangog.jpg").display().to_string();
+    let style = picture("starry-night-rhone.jpg").display().to_string();
     let o = run(&[
         "--style",
         &style,
@@ -245,7 +246,7 @@ fn the_command_line_writes_a_picture_and_rejects_bad_input() {
     // Without --model the registry's choice serves: the int8 bundle on CPU.
     let o = Command::new(env!("CARGO_BIN_EXE_stylegram"))
         .arg("stylize")
-        .arg(data("test/content/koala.jpg"))
+        .arg(picture("great-wave.jpg"))
         .args(["--style", &style, "--device", "cpu", "--max-side", "128"])
         .arg("--models")
         .arg(shipped_model().parent().unwrap())
@@ -259,7 +260,7 @@ fn the_command_line_writes_a_picture_and_rejects_bad_input() {
     assert!(stdout.contains("model adain-v1-int8"), "{stdout}");
     let o = Command::new(env!("CARGO_BIN_EXE_stylegram"))
         .arg("stylize")
-        .arg(data("test/content/koala.jpg"))
+        .arg(picture("great-wave.jpg"))
         .args(["--style", &style, "--models"])
         .arg(dir.path())
         .env_remove("STYLEGRAM_MODEL")

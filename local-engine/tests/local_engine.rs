@@ -17,7 +17,7 @@ fn repo(path: &str) -> PathBuf {
 }
 
 fn photo() -> Arc<Vec<u8>> {
-    Arc::new(std::fs::read(repo("../shared/data/test/content/koala.jpg")).unwrap())
+    Arc::new(std::fs::read(repo("styles/great-wave.jpg")).unwrap())
 }
 
 #[cfg(feature = "quality")]
@@ -75,10 +75,10 @@ fn fast_mode_paints_at_the_configured_size_and_strength_changes_the_picture() {
     let weak = engine
         .run(&request(&engine, Mode::Fast, 1), &mut never)
         .unwrap();
-    // koala.jpg is 511×313; the long side is capped at 256 and the aspect kept.
+    // great-wave.jpg is 578×320; the long side is capped at 256 and the aspect kept.
     assert_eq!(strong.picture.width, 256);
     assert!(
-        (155..=158).contains(&strong.picture.height),
+        (140..=143).contains(&strong.picture.height),
         "{}",
         strong.picture.height
     );
@@ -110,7 +110,7 @@ fn fast_mode_paints_at_the_configured_size_and_strength_changes_the_picture() {
 fn a_checked_photo_is_decoded_once_for_its_job_and_follow_ups() {
     let engine = engine();
     let request = request(&engine, Mode::Fast, 4);
-    assert_eq!(engine.check_image(&request.content).unwrap(), (511, 313));
+    assert_eq!(engine.check_image(&request.content).unwrap(), (578, 320));
     let mut never = |_| panic!("fast mode reports no progress");
     engine.run(&request, &mut never).unwrap();
     let stronger = Request {
@@ -125,7 +125,7 @@ fn a_checked_photo_is_decoded_once_for_its_job_and_follow_ups() {
     );
     // Another photo is decoded on its own.
     let mut other = request.clone();
-    other.content = Arc::new(std::fs::read(repo("../shared/data/test/content/frog.jpg")).unwrap());
+    other.content = Arc::new(std::fs::read(repo("styles/water-lilies.jpg")).unwrap());
     engine.run(&other, &mut never).unwrap();
     assert_eq!(engine.photos_decoded(), 2);
 }

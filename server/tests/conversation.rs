@@ -21,7 +21,7 @@ async fn fast_mode_from_photo_to_result_file_and_a_stronger_version() {
     user.text("/start");
     expect(&mut user, EventKind::Text, "Send me a photo").await;
 
-    let options = photo_to_options(&mut user, "koala.jpg").await;
+    let options = photo_to_options(&mut user, "great-wave.jpg").await;
     assert!(options.text.contains("Starry Night"), "{}", options.text);
     user.press(&options, "Go");
     let result = expect(&mut user, EventKind::Photo, "⚡").await;
@@ -31,7 +31,7 @@ async fn fast_mode_from_photo_to_result_file_and_a_stronger_version() {
         result.text
     );
     let picture = image::load_from_memory(result.bytes.as_deref().unwrap()).unwrap();
-    let (_, w, h) = photo("koala.jpg");
+    let (_, w, h) = photo("great-wave.jpg");
     assert_eq!(
         picture.width().max(picture.height()),
         128,
@@ -58,13 +58,13 @@ async fn own_style_in_quality_mode_shows_progress_and_previews() {
     let api = api().await;
     let _bot = start_bot(&api, &[]).await;
     let mut user = api.user(1002, "en");
-    let (bytes, w, h) = photo("duck.jpg");
+    let (bytes, w, h) = photo("church-at-auvers.jpg");
     user.photo(bytes, w, h);
     let gallery = expect(&mut user, EventKind::Photo, "Choose a style").await;
     user.press(&gallery, "My own style");
     expect(&mut user, EventKind::Text, "Send the picture").await;
-    let style = std::fs::read(common::data("test/style/vangog.jpg")).unwrap();
-    user.document(style, "vangog.jpg", "image/jpeg");
+    let style = std::fs::read(common::picture("starry-night-rhone.jpg")).unwrap();
+    user.document(style, "starry-night-rhone.jpg", "image/jpeg");
     let options = expect(&mut user, EventKind::Text, "your picture").await;
     user.press(&options, "Quality");
     let options = expect(&mut user, EventKind::Edit, "🎨 Quality").await;
@@ -93,7 +93,7 @@ async fn quality_jobs_wait_in_line_and_cancel_while_waiting_or_running() {
     let mut first = api.user(2001, "en");
     let mut second = api.user(2002, "en");
     for user in [&mut first, &mut second] {
-        let options = photo_to_options(user, "frog.jpg").await;
+        let options = photo_to_options(user, "water-lilies.jpg").await;
         user.press(&options, "Quality");
         let options = expect(user, EventKind::Edit, "🎨 Quality").await;
         user.press(&options, "Go");
@@ -149,7 +149,7 @@ async fn language_follows_the_client_then_lang_and_settings_are_remembered() {
     let panel = expect(&mut user, EventKind::Edit, "Mode: 🎨 Quality").await;
     user.press(&panel, "2");
     expect(&mut user, EventKind::Edit, "Strength: 2/5").await;
-    let options = photo_to_options(&mut user, "koala.jpg").await;
+    let options = photo_to_options(&mut user, "great-wave.jpg").await;
     assert!(
         options.text.contains("Mode: 🎨 Quality") && options.text.contains("Strength: 2/5"),
         "new pictures start from the saved defaults: {}",
@@ -176,7 +176,7 @@ async fn operator_commands_answer_admins_only_and_health_and_metrics_are_served(
     admin.text("/reload");
     expect(&mut admin, EventKind::Text, "adain-v1").await;
 
-    let options = photo_to_options(&mut admin, "koala.jpg").await;
+    let options = photo_to_options(&mut admin, "great-wave.jpg").await;
     admin.press(&options, "Go");
     expect(&mut admin, EventKind::Photo, "⚡").await;
     admin.text("/stats");
@@ -231,7 +231,7 @@ async fn unusable_files_get_a_friendly_message_and_lose_nothing() {
     user.text("hello");
     expect(&mut user, EventKind::Text, "Send me a photo first").await;
     // After all that, a good photo still works.
-    let options = photo_to_options(&mut user, "duck.jpg").await;
+    let options = photo_to_options(&mut user, "church-at-auvers.jpg").await;
     user.press(&options, "Go");
     expect(&mut user, EventKind::Photo, "⚡").await;
 }
@@ -285,7 +285,7 @@ async fn sigterm_stops_taking_work_tells_the_stopped_user_and_exits_0() {
     )
     .await;
     let mut user = api.user(6001, "en");
-    let options = photo_to_options(&mut user, "frog.jpg").await;
+    let options = photo_to_options(&mut user, "water-lilies.jpg").await;
     user.press(&options, "Quality");
     let options = expect(&mut user, EventKind::Edit, "🎨 Quality").await;
     user.press(&options, "Go");

@@ -48,7 +48,7 @@ async fn send_photo(user: &mut FakeUser, name: &str) -> fake_bot_api::Event {
 /// Sends a photo, picks the first painting, chooses quality mode and presses Go; returns once a
 /// worker paints it.
 async fn start_quality_job(user: &mut FakeUser) {
-    let gallery = send_photo(user, "frog.jpg").await;
+    let gallery = send_photo(user, "water-lilies.jpg").await;
     user.press(&gallery, "1. ");
     let options = expect(user, EventKind::Text, "").await;
     user.press(&options, "Quality");
@@ -132,7 +132,7 @@ async fn a_worker_killed_mid_job_loses_nothing_and_the_user_gets_one_result() {
     );
 
     // Fast jobs go through the survivor too.
-    let gallery = send_photo(&mut user, "koala.jpg").await;
+    let gallery = send_photo(&mut user, "great-wave.jpg").await;
     user.press(&gallery, "1. ");
     let options = expect(&mut user, EventKind::Text, "").await;
     user.press(&options, "Go");
@@ -149,7 +149,7 @@ async fn dialogues_settings_and_results_outlive_a_bot_restart() {
     let mut user = api.user(5002, "en");
     user.text("/lang");
     expect(&mut user, EventKind::Text, "Язык: русский").await;
-    let gallery = send_photo(&mut user, "koala.jpg").await;
+    let gallery = send_photo(&mut user, "great-wave.jpg").await;
     assert_eq!(
         redis.cli(&["-n", "1", "EXISTS", "5002"]),
         "1",

@@ -12,7 +12,7 @@ fn gatys(content: &Path, out: &Path, extra: &[&str]) -> Output {
         .args(["gatys", "--device", "cpu", "--content"])
         .arg(content)
         .arg("--style")
-        .arg(common::data("test/style/vangog.jpg"))
+        .arg(common::picture("starry-night-rhone.jpg"))
         .arg("--out")
         .arg(out)
         .args(extra)
@@ -102,14 +102,14 @@ fn grayscale_and_transparent_photos_are_stylized() {
 fn a_warm_start_from_a_fast_model_bundle_and_a_missing_bundle_named() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.png");
-    let koala = common::data("test/content/koala.jpg");
+    let photo = common::picture("great-wave.jpg");
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
     let bundle = models.join("adain-v1-int8");
     let bundle = bundle.to_str().unwrap();
     let vgg = stylegram_quality::paths::vgg_weights();
     let vgg = vgg.to_str().unwrap();
     let o = gatys(
-        &koala,
+        &photo,
         &out,
         &[
             "--size",
@@ -132,7 +132,7 @@ fn a_warm_start_from_a_fast_model_bundle_and_a_missing_bundle_named() {
 
     let missing = models.join("no-such-bundle");
     let o = gatys(
-        &koala,
+        &photo,
         &out,
         &[
             "--size",
@@ -151,13 +151,12 @@ fn a_warm_start_from_a_fast_model_bundle_and_a_missing_bundle_named() {
 fn the_warm_start_study_reports_fast_fast_plus_and_quality_mode_with_pictures() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    for (kind, file) in [("content", "koala.jpg"), ("style", "vangog.jpg")] {
+    for (kind, file) in [
+        ("content", "great-wave.jpg"),
+        ("style", "starry-night-rhone.jpg"),
+    ] {
         std::fs::create_dir_all(data.join(kind)).unwrap();
-        std::fs::copy(
-            common::data(&format!("test/{kind}/{file}")),
-            data.join(kind).join(file),
-        )
-        .unwrap();
+        std::fs::copy(common::picture(file), data.join(kind).join(file)).unwrap();
     }
     let out_dir = dir.path().join("report");
     let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/adain-v1-int8");
@@ -186,7 +185,7 @@ fn the_warm_start_study_reports_fast_fast_plus_and_quality_mode_with_pictures() 
     let report = std::fs::read_to_string(out_dir.join("gatys-warm.md")).unwrap();
     let ladder = report
         .lines()
-        .find(|l| l.starts_with("| 48 | koala×vangog | ") && l.contains(" it., "))
+        .find(|l| l.starts_with("| 48 | great-wave×starry-night-rhone | ") && l.contains(" it., "))
         .unwrap_or_else(|| panic!("no fast/fast+/quality row:\n{report}"));
     // The fast picture is the start (0 iterations) and further from preset 3's objective than
     // anything refined from it.

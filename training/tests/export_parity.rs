@@ -4,7 +4,7 @@
 //! initialisation (a trained checkpoint is just other numbers through the same code).
 mod common;
 
-use common::{data, vgg};
+use common::{picture, vgg};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -97,9 +97,9 @@ fn onnx_runtime_matches_tch_on_the_exported_graphs() {
     let (mut encoder, mut decoder_session) = (open("encoder"), open("decoder"));
 
     let limits = ImageLimits::default();
-    let photo = images::load(data("test/content/koala.jpg"), &limits).unwrap();
+    let photo = images::load(picture("great-wave.jpg"), &limits).unwrap();
     let style = images::resize_exact(
-        &images::load(data("test/style/vangog.jpg"), &limits).unwrap(),
+        &images::load(picture("starry-night-rhone.jpg"), &limits).unwrap(),
         88,
         72,
     );
@@ -189,12 +189,12 @@ fn the_serving_pipeline_keeps_the_photo_size_and_matches_tch() {
     .unwrap();
     let limits = ImageLimits::default();
     let photo = images::resize_exact(
-        &images::load(data("test/content/dancing.jpg"), &limits).unwrap(),
+        &images::load(picture("portrait-of-metzinger.jpg"), &limits).unwrap(),
         101,
         75,
     );
     let style = images::resize_exact(
-        &images::load(data("test/style/picasso.jpg"), &limits).unwrap(),
+        &images::load(picture("composition-vii.jpg"), &limits).unwrap(),
         96,
         96,
     );

@@ -1,7 +1,7 @@
 //! The Gatys engine on the real VGG16 and real test images, at small sizes so the suite stays quick.
 mod common;
 
-use common::{data, vgg};
+use common::vgg;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use stylegram_quality::QualityError;
 use stylegram_quality::gatys::{self, GatysConfig, Init, Optimizer, StopReason, Style};
 
 fn photo(name: &str) -> RgbImage {
-    images::load(data(name), &ImageLimits::default()).unwrap()
+    images::load(common::picture(name), &ImageLimits::default()).unwrap()
 }
 
 fn small(iterations: usize) -> GatysConfig {
@@ -26,35 +26,25 @@ fn small(iterations: usize) -> GatysConfig {
 
 fn van_gogh() -> Vec<Style> {
     vec![Style {
-        image: photo("test/style/vangog.jpg"),
+        image: photo("starry-night-rhone.jpg"),
         weight: 1.0,
     }]
 }
 
 fn run(config: &GatysConfig, styles: &[Style]) -> gatys::GatysOutput {
-    gatys::optimize(
-        &vgg(),
-        &photo("test/content/koala.jpg"),
-        styles,
-        config,
-        |_| ControlFlow::Continue(()),
-    )
+    gatys::optimize(&vgg(), &photo("great-wave.jpg"), styles, config, |_| {
+        ControlFlow::Continue(())
+    })
     .unwrap()
 }
 
 /// Koala × Van Gogh with `config`, showing `seen` every iteration.
 fn run_with(config: &GatysConfig, mut seen: impl FnMut(&gatys::Iteration)) -> gatys::GatysOutput {
     let styles = van_gogh();
-    gatys::optimize(
-        &vgg(),
-        &photo("test/content/koala.jpg"),
-        &styles,
-        config,
-        |p| {
-            seen(p);
-            ControlFlow::Continue(())
-        },
-    )
+    gatys::optimize(&vgg(), &photo("great-wave.jpg"), &styles, config, |p| {
+        seen(p);
+        ControlFlow::Continue(())
+    })
     .unwrap()
 }
 
@@ -63,7 +53,7 @@ fn lbfgs_lowers_the_loss_and_keeps_the_aspect_ratio() {
     let mut first = None;
     let output = gatys::optimize(
         &vgg(),
-        &photo("test/content/koala.jpg"),
+        &photo("great-wave.jpg"),
         &van_gogh(),
         &small(15),
         |p| {
@@ -82,7 +72,7 @@ fn lbfgs_lowers_the_loss_and_keeps_the_aspect_ratio() {
         output.losses.total
     );
     let (w, h) = output.image.dimensions();
-    let (cw, ch) = photo("test/content/koala.jpg").dimensions();
+    let (cw, ch) = photo("great-wave.jpg").dimensions();
     assert_eq!(w.max(h), 64);
     assert!(((w as f64 / h as f64) - (cw as f64 / ch as f64)).abs() < 0.05);
 }
@@ -106,7 +96,7 @@ fn noise_init_is_deterministic_with_a_seed_on_cpu() {
 fn cancel_and_time_budget_stop_early_with_an_image() {
     let output = gatys::optimize(
         &vgg(),
-        &photo("test/content/koala.jpg"),
+        &photo("great-wave.jpg"),
         &van_gogh(),
         &small(50),
         |p| {
@@ -164,7 +154,7 @@ fn preserve_color_keeps_the_content_chroma() {
     };
     let out = run(&config, &van_gogh());
     let content = images::resize_exact(
-        &photo("test/content/koala.jpg"),
+        &photo("great-wave.jpg"),
         out.image.width(),
         out.image.height(),
     );
@@ -195,7 +185,7 @@ fn preserve_color_keeps_the_content_chroma() {
 #[test]
 fn style_weights_are_normalised_shares() {
     let picasso = Style {
-        image: photo("test/style/picasso.jpg"),
+        image: photo("composition-vii.jpg"),
         weight: 0.0,
     };
     let alone = run(&small(3), &van_gogh());
@@ -244,7 +234,7 @@ fn non_finite_loss_returns_the_best_image_with_a_reason() {
 
 #[test]
 fn bad_configurations_are_refused_clearly() {
-    let content = photo("test/content/koala.jpg");
+    let content = photo("great-wave.jpg");
     let err = |config: &GatysConfig, styles: &[Style]| {
         gatys::optimize(&vgg(), &content, styles, config, |_| {
             ControlFlow::Continue(())
@@ -279,7 +269,7 @@ fn two_scales_split_the_iterations_and_end_at_full_size() {
     let mut sizes = Vec::new();
     let output = gatys::optimize(
         &vgg(),
-        &photo("test/content/koala.jpg"),
+        &photo("great-wave.jpg"),
         &van_gogh(),
         &GatysConfig {
             preview_every: 1,
@@ -308,13 +298,13 @@ fn bf16_convolutions_match_f32_features_and_gradients() {
     let f32_vgg = vgg();
     let bf16_vgg = vgg().with_precision(Precision::Bf16);
     assert_eq!(bf16_vgg.precision(), Precision::Bf16);
-    let koala = images::fit_max_side(photo("test/content/koala.jpg"), 96);
-    let rgb = images::to_nchw(&koala);
+    let wave = images::fit_max_side(photo("great-wave.jpg"), 96);
+    let rgb = images::to_nchw(&wave);
     let rgb = Tensor::from_slice(rgb.as_slice().unwrap()).view([
         1,
         3,
-        i64::from(koala.height()),
-        i64::from(koala.width()),
+        i64::from(wave.height()),
+        i64::from(wave.width()),
     ]);
     let layers = ["relu1_1", "relu3_1", "relu4_2"];
     let grads: Vec<Tensor> = [&f32_vgg, &bf16_vgg]
@@ -374,7 +364,7 @@ fn a_pyramid_spends_most_iterations_where_pixels_are_cheap_and_reports_true_prog
 #[test]
 fn a_warm_start_begins_where_it_is_told_and_keeps_the_objective() {
     let vgg = vgg();
-    let content = photo("test/content/koala.jpg");
+    let content = photo("great-wave.jpg");
     let styles = van_gogh();
     let config = small(6);
     let first_loss = |start: Option<&RgbImage>| {
@@ -403,7 +393,7 @@ fn a_warm_start_begins_where_it_is_told_and_keeps_the_objective() {
 #[test]
 fn zero_iterations_return_the_start_with_its_losses() {
     let vgg = vgg();
-    let content = photo("test/content/koala.jpg");
+    let content = photo("great-wave.jpg");
     let styles = van_gogh();
     let styled = run(&small(3), &styles).image;
     let out = gatys::optimize_from(&vgg, &content, Some(&styled), &styles, &small(0), |_| {

@@ -92,13 +92,13 @@ fn training_reports_params_metrics_and_pictures_to_mlflow() {
     std::fs::create_dir_all(&content).unwrap();
     std::fs::create_dir_all(&style).unwrap();
     std::fs::copy(
-        common::data("test/content/koala.jpg"),
-        content.join("koala.jpg"),
+        common::picture("great-wave.jpg"),
+        content.join("great-wave.jpg"),
     )
     .unwrap();
     std::fs::copy(
-        common::data("test/style/vangog.jpg"),
-        style.join("vangog.jpg"),
+        common::picture("starry-night-rhone.jpg"),
+        style.join("starry-night-rhone.jpg"),
     )
     .unwrap();
 
@@ -219,9 +219,9 @@ fn an_unreachable_server_is_a_clear_error() {
         ])
         .args(["--resize", "64", "--crop", "64"])
         .arg("--content")
-        .arg(common::data("test/content"))
+        .arg(common::pictures())
         .arg("--style")
-        .arg(common::data("test/style"))
+        .arg(common::pictures())
         .arg("--run-dir")
         .arg(dir.path().join("r"))
         .arg("--vgg")

@@ -7,20 +7,16 @@ use std::process::{Command, Output};
 
 use stylegram_inference::bundle::Manifest;
 
-/// A content and a style folder made of real test images (one unreadable file among the photos).
+/// A content and a style folder made of the repository's paintings (one unreadable file among the photos).
 fn folders(dir: &Path, contents: &[&str], styles: &[&str]) -> (PathBuf, PathBuf) {
     let (c, s) = (dir.join("content"), dir.join("style"));
     std::fs::create_dir_all(c.join("nested")).unwrap();
     std::fs::create_dir_all(&s).unwrap();
     for name in contents {
-        std::fs::copy(
-            common::data(&format!("test/content/{name}")),
-            c.join("nested").join(name),
-        )
-        .unwrap();
+        std::fs::copy(common::picture(name), c.join("nested").join(name)).unwrap();
     }
     for name in styles {
-        std::fs::copy(common::data(&format!("test/style/{name}")), s.join(name)).unwrap();
+        std::fs::copy(common::picture(name), s.join(name)).unwrap();
     }
     std::fs::write(c.join("broken.jpg"), b"not a jpeg at all").unwrap();
     (c, s)
@@ -66,8 +62,8 @@ fn a_run_writes_its_files_and_resumes_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     let (c, s) = folders(
         dir.path(),
-        &["koala.jpg", "dancing.jpg"],
-        &["vangog.jpg", "picasso.jpg"],
+        &["great-wave.jpg", "portrait-of-metzinger.jpg"],
+        &["starry-night-rhone.jpg", "composition-vii.jpg"],
     );
     let straight = dir.path().join("straight");
     let o = train(&c, &s, &straight, &["--iterations", "4"]);
@@ -128,7 +124,7 @@ fn a_run_writes_its_files_and_resumes_bit_for_bit() {
 #[test]
 fn a_checkpoint_without_adam_moments_needs_and_supports_a_warm_start() {
     let dir = tempfile::tempdir().unwrap();
-    let (c, s) = folders(dir.path(), &["koala.jpg"], &["vangog.jpg"]);
+    let (c, s) = folders(dir.path(), &["great-wave.jpg"], &["starry-night-rhone.jpg"]);
     let first = dir.path().join("first");
     let o = train(&c, &s, &first, &["--iterations", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -161,7 +157,7 @@ fn a_checkpoint_without_adam_moments_needs_and_supports_a_warm_start() {
 #[test]
 fn training_on_one_pair_lowers_the_loss() {
     let dir = tempfile::tempdir().unwrap();
-    let (c, s) = folders(dir.path(), &["koala.jpg"], &["vangog.jpg"]);
+    let (c, s) = folders(dir.path(), &["great-wave.jpg"], &["starry-night-rhone.jpg"]);
     let run = dir.path().join("run");
     let o = train(
         &c,
@@ -194,7 +190,7 @@ fn training_on_one_pair_lowers_the_loss() {
 #[test]
 fn bad_training_input_exits_2_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let (c, s) = folders(dir.path(), &["koala.jpg"], &["vangog.jpg"]);
+    let (c, s) = folders(dir.path(), &["great-wave.jpg"], &["starry-night-rhone.jpg"]);
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let run = dir.path().join("run");
@@ -214,7 +210,7 @@ fn bad_training_input_exits_2_with_a_reason() {
 #[test]
 fn export_writes_a_bundle_that_verifies_and_detects_tampering() {
     let dir = tempfile::tempdir().unwrap();
-    let (c, s) = folders(dir.path(), &["koala.jpg"], &["vangog.jpg"]);
+    let (c, s) = folders(dir.path(), &["great-wave.jpg"], &["starry-night-rhone.jpg"]);
     let run = dir.path().join("run");
     let o = train(&c, &s, &run, &["--iterations", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));

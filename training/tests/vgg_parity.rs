@@ -35,11 +35,8 @@ fn tch_encoder_matches_onnx_runtime_on_the_original_graph() {
     let relus = vgg.relu_names();
     assert_eq!(relus.len(), 13);
 
-    let photo = images::load(
-        common::data("test/content/koala.jpg"),
-        &ImageLimits::default(),
-    )
-    .expect("test photo");
+    let photo = images::load(common::picture("great-wave.jpg"), &ImageLimits::default())
+        .expect("test photo");
     let photo = images::resize_exact(&photo, SIDE, SIDE);
 
     // tch: RGB in [0, 1], NCHW.

@@ -49,9 +49,12 @@ struct Cli {
     /// Seed of the users' choices and of the faults.
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// The evaluation pictures (`content/` and `style/`).
-    #[arg(long, default_value = "../shared/data/test")]
-    data: PathBuf,
+    /// The photos the users send (every .jpg, .jpeg and .png in the folder).
+    #[arg(long, default_value = "../shared/data/test/content")]
+    photos: PathBuf,
+    /// The style pictures the users send as their own style.
+    #[arg(long, default_value = "../shared/data/test/style")]
+    styles: PathBuf,
     /// Where the Markdown report goes.
     #[arg(long, default_value = "docs/reliability.md")]
     out: PathBuf,
@@ -277,13 +280,25 @@ async fn visit(mut user: FakeUser, plan: Plan, served: Arc<Served>) -> Report {
 
 /// Pictures in a folder, as bytes.
 fn pictures(dir: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let is_picture = |p: &Path| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| ["jpg", "jpeg", "png"].contains(&e.to_ascii_lowercase().as_str()))
+    };
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
         .flatten()
         .map(|e| e.path())
+        .filter(|p| is_picture(p))
         .collect();
+    if paths.is_empty() {
+        bail!("no .jpg, .jpeg or .png pictures in {}", dir.display());
+    }
     paths.sort();
-    paths.iter().map(|p| Ok(std::fs::read(p)?)).collect()
+    paths
+        .iter()
+        .map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display())))
+        .collect()
 }
 
 /// Files the bot must refuse: bytes that are no picture, a web page, and a PNG header that claims
@@ -301,11 +316,7 @@ fn hostile_files() -> Vec<Vec<u8>> {
 }
 
 fn plans(cli: &Cli) -> anyhow::Result<Vec<Plan>> {
-    let photos = pictures(&cli.data.join("content"))?;
-    let styles = pictures(&cli.data.join("style"))?;
-    if photos.is_empty() || styles.is_empty() {
-        bail!("no pictures under {}", cli.data.display());
-    }
+    let (photos, styles) = (pictures(&cli.photos)?, pictures(&cli.styles)?);
     let hostile = hostile_files();
     let mut dice = Dice(cli.seed | 1);
     Ok((0..cli.users)

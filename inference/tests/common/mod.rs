@@ -22,13 +22,14 @@ pub fn options() -> SessionOptions {
     }
 }
 
-/// The koala photo painted by `model` in Van Gogh's style at strength `alpha`, 256 px.
-pub fn koala_van_gogh(model: &AdainModel, alpha: f32) -> RgbImage {
+/// Hokusai's Great Wave painted by `model` in the style of Van Gogh's Starry Night over the Rhône
+/// at strength `alpha`, 256 px (256×142).
+pub fn wave_starry_night(model: &AdainModel, alpha: f32) -> RgbImage {
     let load = |p: &str| {
         images::fit_max_side(images::load(repo(p), &ImageLimits::default()).unwrap(), 256)
     };
-    let photo = load("../shared/data/test/content/koala.jpg");
-    let style = load("../shared/data/test/style/vangog.jpg");
+    let photo = load("styles/great-wave.jpg");
+    let style = load("styles/starry-night-rhone.jpg");
     model
         .transfer(&photo, &model.style_stats(&style).unwrap(), alpha)
         .unwrap()

@@ -11,12 +11,15 @@ use fake_bot_api::{Event, EventKind, FakeBotApi, FakeUser};
 /// Patience for anything the bot does (generous: tests share two CPU cores).
 pub const WAIT: Duration = Duration::from_secs(60);
 
-/// A file under the data folder: `STYLEGRAM_DATA`, default `../shared/data` beside the repository.
-pub fn data(path: &str) -> PathBuf {
-    std::env::var_os("STYLEGRAM_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-        .join(path)
+/// The repository's preset paintings (`styles/`): the tests paint these, photos and styles alike,
+/// so that no verdict depends on a data folder outside the clone.
+pub fn pictures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../styles")
+}
+
+/// One of the repository's preset paintings, by file name.
+pub fn picture(name: &str) -> PathBuf {
+    pictures().join(name)
 }
 
 /// A path in the repository.
@@ -26,9 +29,9 @@ pub fn repo(path: &str) -> PathBuf {
         .join(path)
 }
 
-/// A test photo's bytes and size.
+/// A picture's bytes and size, to send as a photo.
 pub fn photo(name: &str) -> (Vec<u8>, u32, u32) {
-    let bytes = std::fs::read(data(&format!("test/content/{name}"))).unwrap();
+    let bytes = std::fs::read(picture(name)).unwrap();
     let image = image::load_from_memory(&bytes).unwrap();
     (bytes, image.width(), image.height())
 }

@@ -7,12 +7,15 @@ use std::sync::OnceLock;
 use stylegram_quality::vgg::Vgg;
 use stylegram_training::{import, paths};
 
-/// A file under the data folder: `STYLEGRAM_DATA`, default `../shared/data` beside the repository.
-pub fn data(path: &str) -> PathBuf {
-    std::env::var_os("STYLEGRAM_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-        .join(path)
+/// The repository's preset paintings (`styles/`): the tests paint these, photos and styles alike,
+/// so that no verdict depends on a data folder outside the clone.
+pub fn pictures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../styles")
+}
+
+/// One of the repository's preset paintings, by file name.
+pub fn picture(name: &str) -> PathBuf {
+    pictures().join(name)
 }
 
 /// The VGG16 weights file: the one `make test` imported, or a fresh import into a temporary folder.
