@@ -57,9 +57,9 @@ pub struct Config {
     /// Largest photo or document accepted, in megabytes (Telegram's getFile serves up to 20).
     #[arg(long, env = "STYLEGRAM_MAX_FILE_MB", default_value_t = 20)]
     pub max_file_mb: u32,
-    /// Telegram user ids allowed to run operator commands, comma separated.
-    #[arg(long, env = "ADMIN_IDS", value_delimiter = ',')]
-    pub admin_ids: Vec<u64>,
+    /// Telegram user ids allowed to run operator commands, comma separated (empty: nobody).
+    #[arg(long, env = "ADMIN_IDS", default_value = "", hide_default_value = true)]
+    pub admin_ids: AdminIds,
     /// Address of the HTTP server for /healthz and /metrics.
     #[arg(long, env = "STYLEGRAM_HTTP_ADDR", default_value = "127.0.0.1:9090")]
     pub http_addr: SocketAddr,
@@ -130,6 +130,33 @@ impl Token {
     /// The token itself, for the Bot API client only.
     pub fn secret(&self) -> &str {
         &self.0
+    }
+}
+
+/// The Telegram user ids allowed operator commands. An empty list is valid: compose files and
+/// `.env` files set `ADMIN_IDS=` to mean "nobody".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdminIds(Vec<u64>);
+
+impl std::str::FromStr for AdminIds {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(|id| {
+                id.parse()
+                    .map_err(|_| format!("'{id}' is not a Telegram user id (a whole number)"))
+            })
+            .collect::<Result<_, _>>()
+            .map(AdminIds)
+    }
+}
+
+impl AdminIds {
+    /// Whether `user` may run operator commands.
+    pub fn contains(&self, user: &u64) -> bool {
+        self.0.contains(user)
     }
 }
 
@@ -265,4 +292,31 @@ fn queue_db(url: &url::Url) -> Result<u32, String> {
     }
     path.parse()
         .map_err(|_| format!("STYLEGRAM_REDIS_URL: '{path}' is not a database number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn admins(args: &[&str]) -> Result<AdminIds, String> {
+        Cli::try_parse_from(std::iter::once("stylegram-bot").chain(args.iter().copied()))
+            .map(|cli| cli.config.admin_ids)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn admin_ids_may_be_empty_or_spaced_but_not_words() {
+        assert_eq!(admins(&["--admin-ids", ""]), Ok(AdminIds::default()));
+        let two = admins(&["--admin-ids", "12, 34,"]).unwrap();
+        assert!(two.contains(&12) && two.contains(&34) && !two.contains(&1));
+        let err = admins(&["--admin-ids", "12,alice"]).unwrap_err();
+        assert!(err.contains("'alice' is not a Telegram user id"), "{err}");
+    }
 }
