@@ -686,8 +686,8 @@ async fn main() -> anyhow::Result<()> {
     let doc = format!(
         "# Reliability: the soak test\n\n\
          Made by `make soak` (`{command}`) on {cpu}. Scripted users arrive evenly over \
-         {} s per mode; each sends a photo, picks a painting or sends their own style picture, \
-         chooses fast or quality mode and presses Go; a few send files that are not pictures. The \
+         {} s per mode; each sends a photo (from `{}`), picks a painting or sends their own style \
+         picture (from `{}`), chooses fast or quality mode and presses Go; a few send files that are not pictures. The \
          fake Bot API answers with the faults {:?} (every method but polling and start-up). \
          In-process, the bot is stopped with SIGTERM and started again mid-run; in Redis mode, \
          worker w1 is killed with SIGKILL and started again, and the bot is restarted with SIGTERM. \
@@ -699,6 +699,8 @@ async fn main() -> anyhow::Result<()> {
          disruption; then at the end. Engines are small to keep the run short: fast results \
          at 256 px, quality at 96 px with 20 iterations.\n\n{table}\n",
         cli.seconds,
+        cli.photos.display(),
+        cli.styles.display(),
         cli.faults
             .iter()
             .map(ToString::to_string)
