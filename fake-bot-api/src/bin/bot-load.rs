@@ -145,10 +145,10 @@ async fn main() -> anyhow::Result<()> {
         "# Bot load benchmark\n\n\
          Made by `bot-load --users {} --workers {} --max-side {}` (`make bench-bot` runs it with \
          its defaults): the real `stylegram-bot` process against the fake Bot API server, every \
-         user sending `{}` at once, picking the first painting and pressing Go in fast mode. \"Bot overhead\" is the bot's own \
-         time per job from /metrics: from a worker taking the job to the result being sent, minus \
-         the engine's time (fetching the photo from the file cache or the Bot API, building the \
-         request, sending the result). Machine: {}.\n\n{table}",
+         user sending `{}` at once, picking the first painting and pressing Go in fast mode. \
+         \"Bot overhead\" is the bot's own time per job from /metrics: from a worker taking the \
+         job to the result being sent, minus the engine's time (fetching the photo from the file \
+         cache or the Bot API, building the request, sending the result). Machine: {}.\n\n{table}",
         cli.users,
         cli.workers,
         cli.max_side,

@@ -280,16 +280,11 @@ async fn visit(mut user: FakeUser, plan: Plan, served: Arc<Served>) -> Report {
 
 /// Pictures in a folder, as bytes.
 fn pictures(dir: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
-    let is_picture = |p: &Path| {
-        p.extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| ["jpg", "jpeg", "png"].contains(&e.to_ascii_lowercase().as_str()))
-    };
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| is_picture(p))
+        .filter(|p| stylegram_imaging::Format::from_path(p).is_some())
         .collect();
     if paths.is_empty() {
         bail!("no .jpg, .jpeg or .png pictures in {}", dir.display());
@@ -687,8 +682,8 @@ async fn main() -> anyhow::Result<()> {
         "# Reliability: the soak test\n\n\
          Made by `make soak` (`{command}`) on {cpu}. Scripted users arrive evenly over \
          {} s per mode; each sends a photo (from `{}`), picks a painting or sends their own style \
-         picture (from `{}`), chooses fast or quality mode and presses Go; a few send files that are not pictures. The \
-         fake Bot API answers with the faults {:?} (every method but polling and start-up). \
+         picture (from `{}`), chooses fast or quality mode and presses Go; a few send files that \
+         are not pictures. The fake Bot API answers with the faults {:?} (every method but polling and start-up). \
          In-process, the bot is stopped with SIGTERM and started again mid-run; in Redis mode, \
          worker w1 is killed with SIGKILL and started again, and the bot is restarted with SIGTERM. \
          A user told that the bot restarted, or whose button went out of date, starts over (\"started \
