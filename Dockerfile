@@ -20,7 +20,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 python3
 WORKDIR /src
 # The native dependencies first, in their own layer: they change far less often than the code.
 COPY scripts/bootstrap.sh scripts/bootstrap.sh
-RUN scripts/bootstrap.sh && rm -rf /root/.cache/pip
+RUN scripts/bootstrap.sh
 COPY . .
 RUN . "$STYLEGRAM_HOME/env.sh" \
     && cargo build --release --locked --bin stylegram-bot --bin stylegram-train --bin stylegram \
