@@ -42,6 +42,11 @@ pub struct Config {
     /// Quality-mode iteration cap [default: 60, L-BFGS from the fast model's picture].
     #[arg(long, env = "STYLEGRAM_QUALITY_ITERATIONS")]
     pub quality_iterations: Option<usize>,
+    /// Seconds a quality job may optimise after its fast picture; it then answers with the best
+    /// picture so far, and its progress counts towards this limit [default: none, the iteration
+    /// cap ends it].
+    #[arg(long, env = "STYLEGRAM_QUALITY_SECONDS")]
+    pub quality_seconds: Option<f64>,
     /// Seconds between progress edits and previews of a quality job.
     #[arg(long, env = "STYLEGRAM_PROGRESS_SECONDS", default_value_t = 3.0)]
     pub progress_seconds: f64,
@@ -215,6 +220,12 @@ impl Config {
         if !(self.progress_seconds > 0.0 && self.progress_seconds.is_finite()) {
             return Err("STYLEGRAM_PROGRESS_SECONDS must be a positive number".into());
         }
+        if self
+            .quality_seconds
+            .is_some_and(|s| !(s > 0.0 && s.is_finite()))
+        {
+            return Err("STYLEGRAM_QUALITY_SECONDS must be a positive number".into());
+        }
         if let Some(url) = &self.redis_url {
             if !matches!(url.scheme(), "redis" | "rediss") {
                 return Err(format!(
@@ -318,5 +329,25 @@ mod tests {
         assert!(two.contains(&12) && two.contains(&34) && !two.contains(&1));
         let err = admins(&["--admin-ids", "12,alice"]).unwrap_err();
         assert!(err.contains("'alice' is not a Telegram user id"), "{err}");
+    }
+
+    #[test]
+    fn a_quality_time_limit_must_be_a_positive_number_of_seconds() {
+        let check = |seconds: &str| {
+            let limit = format!("--quality-seconds={seconds}");
+            Cli::try_parse_from(["stylegram-bot", "--token", "1:x", &limit])
+                .map_err(|e| e.to_string())
+                .and_then(|cli| cli.config.check())
+        };
+        assert_eq!(check("20"), Ok(()));
+        assert_eq!(check("0.5"), Ok(()));
+        for bad in ["0", "-3", "inf"] {
+            let err = check(bad).unwrap_err();
+            assert!(
+                err.contains("STYLEGRAM_QUALITY_SECONDS must be a positive number"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(check("soon").is_err(), "not a number");
     }
 }

@@ -43,6 +43,8 @@ pub struct LocalConfig {
     pub quality_size: u32,
     /// Quality-mode iteration cap (`gatys::quality_mode()`'s when `None`).
     pub quality_iterations: Option<usize>,
+    /// Quality-mode time limit, after the fast picture (none: the iteration cap ends a job).
+    pub quality_time_budget: Option<Duration>,
     /// VGG weights for quality mode (loaded on the first quality job).
     pub vgg: PathBuf,
     /// Seconds between quality-mode previews.

@@ -19,6 +19,7 @@ pub(crate) struct QualityMode {
     vgg_path: PathBuf,
     size: u32,
     iterations: Option<usize>,
+    time_budget: Option<Duration>,
     preview_interval: Duration,
     /// Idle VGG copies: a quality job takes one (loading another when none is idle) and puts it
     /// back, so concurrent jobs never share one (`tch` tensors are not `Sync`).
@@ -46,6 +47,7 @@ impl QualityMode {
             vgg_path: config.vgg.clone(),
             size: config.quality_size,
             iterations: config.quality_iterations,
+            time_budget: config.quality_time_budget,
             preview_interval: config.preview_interval,
             vggs: Mutex::new(Vec::new()),
         })
@@ -93,6 +95,7 @@ impl QualityMode {
         if let Some(iterations) = self.iterations {
             config.iterations = iterations;
         }
+        config.time_budget = self.time_budget;
         config.style_weight *= request.strength.style_weight_factor();
         config.preserve_color = request.preserve_colors;
         config.preview_every = 5;

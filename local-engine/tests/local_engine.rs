@@ -30,8 +30,9 @@ fn vgg_weights() -> PathBuf {
     PathBuf::new()
 }
 
-fn engine() -> LocalEngine {
-    LocalEngine::open(LocalConfig {
+/// Small sizes and few iterations, so the suite stays quick.
+fn config() -> LocalConfig {
+    LocalConfig {
         models_dir: repo("models"),
         active_model: None,
         styles_dir: repo("styles"),
@@ -40,12 +41,21 @@ fn engine() -> LocalEngine {
         fast_max_side: 256,
         quality_size: 96,
         quality_iterations: Some(8),
+        quality_time_budget: None,
         vgg: vgg_weights(),
         preview_interval: Duration::ZERO,
         limits: ImageLimits::default(),
         warm_up: false,
-    })
-    .expect("the shipped models and presets open (run `make test`, which bootstraps)")
+    }
+}
+
+fn open(config: LocalConfig) -> LocalEngine {
+    LocalEngine::open(config)
+        .expect("the shipped models and presets open (run `make test`, which bootstraps)")
+}
+
+fn engine() -> LocalEngine {
+    open(config())
 }
 
 fn request(engine: &LocalEngine, mode: Mode, strength: u8) -> Request {
@@ -193,4 +203,28 @@ fn quality_mode_reports_progress_with_previews_and_stops_when_asked() {
     assert!(previews > 0, "previews are sent");
     let stopped = engine.run(&request(&engine, Mode::Quality, 3), &mut |_| Flow::Stop);
     assert!(matches!(stopped, Err(EngineError::Cancelled)));
+}
+
+#[cfg(feature = "quality")]
+#[test]
+fn a_quality_time_limit_ends_the_job_with_a_picture_and_full_progress() {
+    // A cap the job would take minutes to reach, and a limit that is spent by the first iteration.
+    let engine = open(LocalConfig {
+        quality_iterations: Some(100_000),
+        quality_time_budget: Some(Duration::ZERO),
+        ..config()
+    });
+    let mut fractions = Vec::new();
+    let output = engine
+        .run(&request(&engine, Mode::Quality, 3), &mut |p| {
+            fractions.push(p.fraction);
+            Flow::Continue
+        })
+        .unwrap();
+    assert_eq!(
+        fractions,
+        [0.0, 1.0],
+        "the fast picture, then one iteration that spends the whole limit"
+    );
+    assert_eq!(output.picture.width.max(output.picture.height), 96);
 }

@@ -48,6 +48,7 @@ fn local_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
         fast_max_side: config.max_side,
         quality_size: config.quality_side,
         quality_iterations: config.quality_iterations,
+        quality_time_budget: config.quality_seconds.map(Duration::from_secs_f64),
         vgg,
         preview_interval: Duration::from_secs_f64(config.progress_seconds),
         limits: stylegram_imaging::ImageLimits::default(),

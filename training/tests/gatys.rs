@@ -147,6 +147,41 @@ fn progress_reports_previews_and_eta() {
 }
 
 #[test]
+fn progress_under_a_time_budget_counts_the_budget() {
+    // A cap the run never reaches: the budget ends it, so percent and ETA must follow the budget.
+    let budget = Duration::from_millis(800);
+    let config = GatysConfig {
+        time_budget: Some(budget),
+        ..small(100_000)
+    };
+    let mut events = Vec::new();
+    let output = run_with(&config, |p| events.push((p.fraction, p.eta, p.elapsed)));
+    assert_eq!(output.stop, StopReason::TimeBudget);
+    assert!(
+        events.len() >= 2,
+        "{} iterations in {budget:?}",
+        events.len()
+    );
+    assert!(
+        events.windows(2).all(|w| w[0].0 <= w[1].0),
+        "the share done never goes back: {events:?}"
+    );
+    for &(fraction, eta, elapsed) in &events {
+        let expected = (elapsed.as_secs_f32() / budget.as_secs_f32()).min(1.0);
+        assert!(
+            (fraction - expected).abs() < 1e-3,
+            "share {fraction} after {elapsed:?} of {budget:?}"
+        );
+        assert!(
+            eta <= budget.saturating_sub(elapsed) + Duration::from_millis(1),
+            "ETA {eta:?} after {elapsed:?} of {budget:?}"
+        );
+    }
+    let (fraction, eta, _) = *events.last().unwrap();
+    assert_eq!((fraction, eta), (1.0, Duration::ZERO));
+}
+
+#[test]
 fn preserve_color_keeps_the_content_chroma() {
     let config = GatysConfig {
         preserve_color: true,

@@ -132,12 +132,13 @@ pub struct Iteration {
     /// Time since the run started.
     pub elapsed: Duration,
     /// The share of the planned work done (0..=1): iterations weighted by their scale's pixels,
-    /// so a coarse iteration counts for a quarter of the next scale's.
+    /// so a coarse iteration counts for a quarter of the next scale's; under a time budget, the
+    /// share of the budget spent when that is larger.
     pub fraction: f32,
     /// The scale this iteration ran at, 0 = the coarsest; the objective is the paper's at the last.
     pub scale: usize,
-    /// Estimated time left, from the time per unit of work so far and the tighter of cap and
-    /// budget.
+    /// Estimated time left at the rate so far: to the iteration cap, or to the end of the time
+    /// budget when that comes first.
     pub eta: Duration,
     /// The current image, every `preview_every` iterations.
     pub preview: Option<RgbImage>,
@@ -443,11 +444,13 @@ pub fn optimize_from(
             };
             history.push(losses.total);
             let elapsed = start.elapsed();
-            let fraction = (units / planned).min(1.0);
-            let mut remaining = elapsed.mul_f64((1.0 - fraction) / fraction.max(1e-9));
-            if let Some(budget) = config.time_budget {
-                remaining = remaining.min(budget.saturating_sub(elapsed));
-            }
+            // With a time budget the run ends at whichever comes first, cap or budget, so the
+            // share done is the larger of the two shares.
+            let spent = config.time_budget.map_or(0.0, |budget| {
+                elapsed.as_secs_f64() / budget.as_secs_f64().max(1e-9)
+            });
+            let fraction = (units / planned).max(spent).min(1.0);
+            let remaining = elapsed.mul_f64((1.0 - fraction) / fraction.max(1e-9));
             let preview = (config.preview_every > 0 && done.is_multiple_of(config.preview_every))
                 .then(|| finish_image(&content_t, &current, config.preserve_color));
             let event = Iteration {
