@@ -60,10 +60,11 @@ pub enum Precision {
 }
 
 impl Precision {
-    /// What suits `device`: bf16 on CPUs with AVX-512 BF16, f32 elsewhere (CUDA included: its bf16
-    /// speed has not been measured here).
+    /// What suits `device`: bf16 on CPUs whose convolutions run bf16 at speed (see
+    /// [`cpu_bf16_held_back`]), f32 elsewhere (CUDA included: its bf16 speed has not been measured
+    /// here).
     pub fn auto(device: Device) -> Self {
-        if device == Device::Cpu && cpu_has_bf16() {
+        if device == Device::Cpu && cpu_bf16_held_back().is_none() {
             Precision::Bf16
         } else {
             Precision::F32
@@ -85,6 +86,31 @@ impl Precision {
             Precision::Bf16 => "bf16",
         }
     }
+}
+
+/// Why this CPU's convolutions would not run bf16 at speed, or `None` when they would: the CPU
+/// lacks AVX-512 BF16, or `ONEDNN_MAX_CPU_ISA` (or the older `DNNL_MAX_CPU_ISA`) holds oneDNN
+/// below it, where its bf16 convolutions fall back to code many times slower than f32.
+pub fn cpu_bf16_held_back() -> Option<String> {
+    if !cpu_has_bf16() {
+        return Some("no AVX-512 BF16".into());
+    }
+    ["ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().map(|value| (name, value)))
+        .filter(|(_, value)| isa_limit_excludes_bf16(value))
+        .map(|(name, value)| format!("{name}={value} holds oneDNN below AVX-512 BF16"))
+}
+
+/// Whether oneDNN's `MAX_CPU_ISA` value `value` names an instruction set without bf16 dot
+/// products (oneDNN's `dnnl_cpu_isa_t`: everything before `AVX512_CORE_BF16`). `ALL`, `DEFAULT`,
+/// the bf16, fp16, AMX and AVX10 sets, and names oneDNN does not know leave bf16 in place.
+fn isa_limit_excludes_bf16(value: &str) -> bool {
+    let isa = value.trim().to_ascii_uppercase();
+    matches!(isa.as_str(), "AVX" | "AVX512_CORE" | "AVX512_CORE_VNNI")
+        || isa.starts_with("SSE")
+        || isa.starts_with("AVX2")
+        || isa.starts_with("AVX512_MIC")
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -463,5 +489,34 @@ mod tests {
         let inner = |t: &Tensor| t.narrow(2, 1, 6).narrow(3, 1, 6);
         assert!(inner(zero).allclose(&inner(reflect), 1e-5, 1e-5, false));
         assert!(!zero.allclose(reflect, 1e-5, 1e-5, false));
+    }
+
+    #[test]
+    fn onednn_limits_below_avx512_bf16_rule_out_bf16() {
+        for held in [
+            "SSE41",
+            "AVX",
+            "avx2",
+            "AVX2_VNNI",
+            "AVX2_VNNI_2",
+            "AVX512_CORE",
+            "AVX512_CORE_VNNI",
+            " AVX2 ",
+        ] {
+            assert!(isa_limit_excludes_bf16(held), "{held}");
+        }
+        for allowed in [
+            "ALL",
+            "DEFAULT",
+            "AVX512_CORE_BF16",
+            "AVX512_CORE_FP16",
+            "AVX512_CORE_AMX",
+            "avx10_1_512_amx",
+            "AVX10_2_512",
+            "",
+            "SOMETHING_NEW",
+        ] {
+            assert!(!isa_limit_excludes_bf16(allowed), "{allowed}");
+        }
     }
 }

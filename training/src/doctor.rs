@@ -69,11 +69,10 @@ pub fn run() -> Vec<Check> {
     });
     checks.push(Check {
         what: "quality-mode precision",
-        found: if cpu.avx512_bf16 {
-            "bf16 convolutions (AVX-512 BF16{})"
-                .replace("{}", if cpu.amx_bf16 { ", AMX" } else { "" })
-        } else {
-            "f32 (no AVX-512 BF16)".into()
+        found: match stylegram_quality::vgg::cpu_bf16_held_back() {
+            None => "bf16 convolutions (AVX-512 BF16{})"
+                .replace("{}", if cpu.amx_bf16 { ", AMX" } else { "" }),
+            Some(why) => format!("f32 ({why})"),
         },
         fix: None,
     });

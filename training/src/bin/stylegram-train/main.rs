@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use stylegram_imaging::{self as images, ImageLimits};
 use stylegram_quality::gatys::{self, GatysConfig, Init, Optimizer, Style};
-use stylegram_quality::vgg::{Precision, Vgg};
+use stylegram_quality::vgg::{self, Precision, Vgg};
 use stylegram_training::cli::{parse_weighted_layer, parse_weighted_path};
 use stylegram_training::{doctor, import, paths};
 
@@ -170,8 +170,8 @@ struct GatysArgs {
     /// cpu, cuda, or auto (CUDA when libtorch sees a GPU).
     #[arg(long, default_value = "auto", env = "STYLEGRAM_DEVICE")]
     device: String,
-    /// Number format of the VGG convolutions: auto (bf16 on CPUs with AVX-512 BF16, else f32), f32
-    /// or bf16.
+    /// Number format of the VGG convolutions: auto (bf16 on CPUs with AVX-512 BF16 unless
+    /// ONEDNN_MAX_CPU_ISA holds oneDNN below it, else f32), f32 or bf16.
     #[arg(long, value_enum, default_value = "auto", env = "STYLEGRAM_PRECISION")]
     precision: PrecisionArg,
     /// VGG weights from `import-vgg`.
@@ -192,7 +192,16 @@ impl PrecisionArg {
         match self {
             PrecisionArg::Auto => Precision::auto(device),
             PrecisionArg::F32 => Precision::F32,
-            PrecisionArg::Bf16 => Precision::Bf16,
+            PrecisionArg::Bf16 => {
+                if device == tch::Device::Cpu
+                    && let Some(why) = vgg::cpu_bf16_held_back()
+                {
+                    tracing::warn!(
+                        "bf16 convolutions asked for, but {why}: expect them many times slower than f32"
+                    );
+                }
+                Precision::Bf16
+            }
         }
     }
 }
