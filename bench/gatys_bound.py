@@ -12,8 +12,8 @@ layout as ours, and our CLI (`stylegram-train gatys --preset 3`, the extra secon
 from --iterations 5 to --iterations 25, so start-up and target costs drop out).
 
 Two legs, each in a fresh interpreter: bf16 with this CPU's instruction sets (what `--precision auto`
-picks on CPUs with AVX-512 BF16), and f32 with libtorch and MKL held to AVX2 (a CPU without
-AVX-512). Writes docs/gatys-bound.md. About 2½ minutes on a 2-core machine (2-core AMD EPYC,
+picks on CPUs with AVX-512 BF16; left out on other CPUs), and f32 with libtorch and MKL held to AVX2
+(a CPU without AVX-512). Writes docs/gatys-bound.md. About 2½ minutes on a 2-core machine (2-core AMD EPYC,
 2026-12-06).
 """
 import argparse
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from gatys_reference import (AVX2_ONLY, CONTENT_LAYERS, ROOT, STYLE_LAYERS, SUMMARY, activations,
-                             cpu_description, gram, load_png, load_vgg, resized, total_variation)
+                             cpu_description, cpu_info, gram, load_png, load_vgg, resized, total_variation)
 
 LEGS = {
     "bf16": ("as found", {}),
@@ -36,6 +36,12 @@ LEGS = {
 }
 """Precision of a leg, with the label and environment it runs under (MKL too: torch.matmul in f32
 runs in MKL, which ignores oneDNN's setting)."""
+
+
+def legs_for_this_cpu():
+    """The legs worth running here: bf16 only where the CPU has AVX-512 BF16 (elsewhere `--precision
+    auto` picks f32, and bf16 convolutions are emulated, many times slower), f32 with AVX2 always."""
+    return (["bf16"] if "avx512_bf16" in cpu_info()[1] else []) + ["f32"]
 
 
 def conv_shapes(height, width):
@@ -174,7 +180,7 @@ def main():
         return leg(args, args.leg)
 
     rows = ""
-    for precision in ("bf16", "f32"):
+    for precision in legs_for_this_cpu():
         label = LEGS[precision][0]
         print(f"measuring the {precision} leg ({label}) at {args.sizes} px…", file=sys.stderr, flush=True)
         m = run_leg(args, precision)
@@ -196,7 +202,8 @@ def main():
         "convolutions channels-last in the same precision, the fastest of "
         f"{args.repeats}. *Ours*: `stylegram-train gatys --preset 3`, the extra seconds over the extra "
         "evaluations from 5 to 25 iterations (one run each). \"AVX2 only\" holds libtorch, oneDNN and "
-        "MKL to AVX2 and FMA: a CPU without AVX-512, on this machine's cores.\n\n"
+        "MKL to AVX2 and FMA: a CPU without AVX-512, on this machine's cores. The bf16 leg runs only "
+        "on CPUs with AVX-512 BF16, the only ones where `--precision auto` picks it.\n\n"
         "| instruction sets | precision | picture | GFLOP per evaluation | matrix product (GFLOP/s) | "
         "floor (s) | PyTorch (s) | ours (s) | ours ÷ floor | ours (GFLOP/s) |\n"
         "|---|---|---|---|---|---|---|---|---|---|\n" + rows

@@ -11,8 +11,9 @@ from target computation to the end of the last iteration (weights loading exclud
 
 Three tables, to stdout and to docs/gatys-benchmark.md: the recipe side by side (with preset 3 and the
 bot's quality mode scored by the reference's losses); one f32 iteration, ours against PyTorch, with
-this CPU's instruction sets and with AVX2 only; and what preset 3 and the quality mode take at 256 and
-512 px both ways (about 15 minutes in all on a 2-core machine; --skip-expectations leaves the last out).
+this CPU's instruction sets and, where it has AVX-512, with AVX2 only; and what preset 3 and the quality
+mode take at 256 and 512 px each way (about 15 minutes in all on a 2-core machine; --skip-expectations
+leaves the last out).
 """
 import argparse
 import json
@@ -34,15 +35,28 @@ CONTENT_LAYERS = {"relu4_2": 1.0}
 STYLE_LAYERS = {"relu1_1": 0.2, "relu2_1": 0.2, "relu3_1": 0.2, "relu4_1": 0.2, "relu5_1": 0.2}
 
 
-def cpu_description():
-    """The CPU's model and the instruction sets that decide f32/bf16 speed, from /proc/cpuinfo."""
+def cpu_info():
+    """The CPU's model name and its flags, from /proc/cpuinfo (None, [] where it cannot be read)."""
     try:
         with open("/proc/cpuinfo") as f:
             info = f.read()
     except OSError:
-        return platform.processor() or platform.machine()
+        return None, []
     model = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), "unknown CPU")
     flags = next((l.split(":", 1)[1].split() for l in info.splitlines() if l.startswith("flags")), [])
+    return model, flags
+
+
+def has_avx512():
+    """Whether this CPU has AVX-512: only then does holding libtorch to AVX2 change anything."""
+    return "avx512f" in cpu_info()[1]
+
+
+def cpu_description():
+    """The CPU's model and the instruction sets that decide f32/bf16 speed, from /proc/cpuinfo."""
+    model, flags = cpu_info()
+    if model is None:
+        return platform.processor() or platform.machine()
     wanted = ["avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8"]
     found = " ".join(f.upper() for f in wanted if f in flags) or "no AVX2"
     return f"{model} ({found})"
@@ -146,6 +160,14 @@ def ours(binary, content, style, out, extra):
 AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 """Environment that keeps libtorch (ATen kernels and oneDNN convolutions) to AVX2 and FMA: how a CPU
 without AVX-512 runs, on this machine's cores."""
+
+
+def instruction_set_legs():
+    """(label, environment) of each way to run: as found and, on a CPU with AVX-512, held to AVX2 too
+    (on a CPU without AVX-512 the two would be the same run twice)."""
+    if has_avx512():
+        return [("as found", {}), ("AVX2 only", AVX2_ONLY)]
+    return [("as found (no AVX-512)", {})]
 
 LAYERS = ["--content-layers", ",".join(f"{k}:{w}" for k, w in CONTENT_LAYERS.items()),
           "--style-layers", ",".join(f"{k}:{w}" for k, w in STYLE_LAYERS.items())]
@@ -280,7 +302,7 @@ def main():
     )
 
     # One iteration in f32, ours against PyTorch, with this CPU's instruction sets and with AVX2 only.
-    probes = [("as found", run_probe(args, {})), ("AVX2 only", run_probe(args, AVX2_ONLY))]
+    probes = [(label, run_probe(args, env)) for label, env in instruction_set_legs()]
     iteration = (
         "\n## One iteration in f32\n\n"
         f"Value and gradient of the same objective in f32, both sides on the same pictures: the mean over "
@@ -288,7 +310,8 @@ def main():
         "(our CLI's `--precision f32`, PyTorch eager). \"AVX2 only\" runs both with "
         "`ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`, which keeps libtorch's kernels and oneDNN's "
         "convolutions to AVX2 and FMA: the instruction sets of a CPU without AVX-512, on this machine's "
-        "cores (a real AVX2-only CPU has other cores and caches, so its times differ).\n\n"
+        "cores (a real AVX2-only CPU has other cores and caches, so its times differ); on a CPU without "
+        "AVX-512 that row would repeat the first, so it is left out.\n\n"
         "| instruction sets | libtorch kernels | size | ours (s/iteration) | PyTorch (s/iteration) | ours ÷ PyTorch |\n"
         "|---|---|---|---|---|---|\n"
     )
@@ -308,7 +331,8 @@ def main():
             "| instruction sets | precision | size | preset 3 (s) | its iterations | quality mode (s) |\n"
             "|---|---|---|---|---|---|\n"
         )
-        for label, env, precision in (("as found", {}, "auto"), ("AVX2 only", AVX2_ONLY, "f32")):
+        for label, env in instruction_set_legs():
+            precision = "f32" if env else "auto"
             for size in (256, 512):
                 p3, p3_n = expectation(args, tmp, size, env, precision, "preset")
                 q, _ = expectation(args, tmp, size, env, precision, "quality")
