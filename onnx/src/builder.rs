@@ -74,15 +74,7 @@ impl GraphBuilder {
         shape: &[usize],
         data: &[f32],
     ) -> Result<String, OnnxError> {
-        let expected: usize = shape.iter().product();
-        if expected != data.len() {
-            return Err(OnnxError::ShapeMismatch {
-                name: name.to_owned(),
-                shape: shape.to_vec(),
-                expected,
-                actual: data.len(),
-            });
-        }
+        check_len(name, shape, data.len())?;
         self.graph.initializer.push(TensorProto {
             name: Some(name.to_owned()),
             dims: shape.iter().map(|&d| d as i64).collect(),
@@ -100,15 +92,7 @@ impl GraphBuilder {
         shape: &[usize],
         data: &[i64],
     ) -> Result<String, OnnxError> {
-        let expected: usize = shape.iter().product();
-        if expected != data.len() {
-            return Err(OnnxError::ShapeMismatch {
-                name: name.to_owned(),
-                shape: shape.to_vec(),
-                expected,
-                actual: data.len(),
-            });
-        }
+        check_len(name, shape, data.len())?;
         self.graph.initializer.push(TensorProto {
             name: Some(name.to_owned()),
             dims: shape.iter().map(|&d| d as i64).collect(),
@@ -237,6 +221,21 @@ impl NodeBuilder<'_> {
         let output = self.node.output[0].clone();
         self.graph.graph.node.push(self.node);
         output
+    }
+}
+
+/// Checks that `len` values fill a tensor of `shape`.
+fn check_len(name: &str, shape: &[usize], len: usize) -> Result<(), OnnxError> {
+    let expected: usize = shape.iter().product();
+    if expected == len {
+        Ok(())
+    } else {
+        Err(OnnxError::ShapeMismatch {
+            name: name.to_owned(),
+            shape: shape.to_vec(),
+            expected,
+            actual: len,
+        })
     }
 }
 

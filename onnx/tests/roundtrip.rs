@@ -113,3 +113,30 @@ fn reader_reports_bad_input_clearly() {
         "{err}"
     );
 }
+
+#[test]
+fn builder_rejects_weights_that_do_not_fill_their_shape() {
+    let mut g = GraphBuilder::new("bad");
+    let err = g
+        .initializer("w", &[2, 3], &[0.0; 5])
+        .expect_err("5 values for a 2×3 tensor");
+    assert!(
+        matches!(&err, OnnxError::ShapeMismatch { name, expected: 6, actual: 5, .. } if name == "w"),
+        "{err:?}"
+    );
+    let err = g
+        .initializer_i64("axes", &[2], &[1, 2, 3])
+        .expect_err("3 values for a 2-vector");
+    assert!(
+        matches!(
+            &err,
+            OnnxError::ShapeMismatch {
+                expected: 2,
+                actual: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(g.initializer("ok", &[2, 3], &[0.0; 6]).is_ok());
+}
