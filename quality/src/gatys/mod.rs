@@ -22,6 +22,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::QualityError;
 use crate::adam;
+use crate::heap::HeapHold;
 use crate::tensors;
 use crate::vgg::Vgg;
 
@@ -306,6 +307,7 @@ pub fn optimize_from(
     validate(vgg, styles, config)?;
     let start = Instant::now();
     let device = vgg.device();
+    let _heap = HeapHold::new(device == Device::Cpu);
     let content_full = tensors::from_image(
         &stylegram_imaging::fit_max_side(content.clone(), config.size),
         device,
