@@ -8,7 +8,7 @@ ENV_FILE := $(STYLEGRAM_HOME)/env.sh
 CARGO := source $(ENV_FILE) && cargo
 VGG := $(STYLEGRAM_HOME)/vgg16.safetensors
 
-.PHONY: run worker demo test bootstrap bootstrap-test bootstrap-gpu test-gpu-build build pack-gpu-figures vgg lint fmt doctor bench-gatys bench-gatys-bound bench-fast bench-bot quantize soak soak-short
+.PHONY: run worker demo test bootstrap bootstrap-test bootstrap-gpu test-gpu-build build pack-gpu-figures vgg lint fmt doctor bench-gatys bench-gatys-bound bench-gatys-heap bench-fast bench-bot quantize soak soak-short
 
 ## run: bootstrap, build, and start stylegram-bot (needs TELOXIDE_TOKEN; honours TELOXIDE_API_URL)
 run: bootstrap
@@ -69,6 +69,11 @@ bench-gatys: bootstrap vgg
 bench-gatys-bound: bootstrap vgg
 	@$(CARGO) build --release --bin stylegram-train
 	@source $(ENV_FILE) && python bench/gatys_bound.py
+
+## bench-gatys-heap: Gatys with large tensors kept on the heap against glibc's default allocator, runs alternated (writes docs/gatys-heap.md)
+bench-gatys-heap: bootstrap vgg
+	@$(CARGO) build --release --bin stylegram-train
+	@source $(ENV_FILE) && python bench/gatys_heap.py
 
 ## bench-fast: fast-mode latency at 256/512/1024 px, float and int8 bundles against PyTorch eager (writes docs/benchmarks.md)
 bench-fast: bootstrap
