@@ -10,7 +10,7 @@ free heap back after it), unless glibc's malloc is configured from the environme
 `stylegram-train gatys` both ways, alternating (A B B A ...) on this noisy machine: as shipped, and
 with `GLIBC_TUNABLES=glibc.malloc.tcache_count=7`, a glibc default set explicitly, which counts as the
 operator's choice and so leaves glibc's allocator as it comes. Each process's peak resident memory
-comes from wait4. Writes docs/gatys-heap.md. About 8 minutes on a 2-core machine with 3 rounds.
+comes from wait4. Writes docs/gatys-heap.md. About 10 minutes on a 2-core machine with 3 rounds (2-core Xeon, 2026-12-07).
 """
 import argparse
 import datetime
