@@ -24,8 +24,12 @@ fn operator_has_chosen(var: impl Fn(&str) -> Option<String>) -> bool {
         || var("GLIBC_TUNABLES").is_some_and(|tunables| tunables.contains("glibc.malloc."))
 }
 
-/// Large tensors kept on the heap for as long as it lives (one optimisation run); dropping it
-/// hands the heap's free memory back to the system.
+/// Runs holding the heap now; the free heap goes back to the system when the last one ends, so a
+/// run that finishes does not take the pages of one still going.
+static HOLDERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Large tensors kept on the heap for as long as it lives (one optimisation run); dropping the
+/// last one hands the heap's free memory back to the system.
 pub(crate) struct HeapHold {
     active: bool,
 }
@@ -37,6 +41,7 @@ impl HeapHold {
         let active = cpu && !operator_has_chosen(|name| std::env::var(name).ok());
         if active {
             keep_large_blocks_on_heap();
+            HOLDERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         HeapHold { active }
     }
@@ -44,7 +49,7 @@ impl HeapHold {
 
 impl Drop for HeapHold {
     fn drop(&mut self) {
-        if self.active {
+        if self.active && HOLDERS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
             release_free_heap();
         }
     }
