@@ -1,17 +1,18 @@
 //! `bot-load`: many users at once against the real bot process, through the fake Bot API. Each user
-//! sends a photo, picks a painting and presses Go (fast mode); the table says whether everyone got a
-//! result, how long it took, the bot's peak memory and its own overhead per job (from /metrics).
+//! sends a photo, picks a painting and presses Go (fast mode, or quality mode with `--mode quality`);
+//! the table says whether everyone got a result, how long it took, the bot's peak memory and its own
+//! overhead per job (from /metrics).
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use fake_bot_api::probe::{cpu_name, memory_mb, metric};
 use fake_bot_api::{EventKind, FakeBotApi, FakeUser};
 
-/// Load test for stylegram-bot: N users send a photo at once in fast mode.
+/// Load test for stylegram-bot: N users send a photo at once and ask for one mode.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
@@ -30,6 +31,9 @@ struct Cli {
     /// Longer side of results.
     #[arg(long, default_value_t = 512)]
     max_side: u32,
+    /// The mode every user picks.
+    #[arg(long, value_enum, default_value_t = LoadMode::Fast)]
+    mode: LoadMode,
     /// Give up on a user after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
@@ -38,18 +42,81 @@ struct Cli {
     out: PathBuf,
 }
 
-async fn one_user(mut user: FakeUser, photo: Vec<u8>, timeout: Duration) -> Option<Duration> {
+/// The mode the users ask for.
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum LoadMode {
+    /// ⚡ Fast: the AdaIN network.
+    Fast,
+    /// 🎨 Quality: the Gatys optimisation (the bot's quality size and iterations).
+    Quality,
+}
+
+impl LoadMode {
+    /// The stages the bot's `stylegram_stage_seconds` metric splits a job of this mode into.
+    fn stages(self) -> &'static [&'static str] {
+        match self {
+            LoadMode::Fast => &["download", "decode", "style", "network", "encode", "upload"],
+            LoadMode::Quality => &["download", "decode", "optimise", "encode", "upload"],
+        }
+    }
+
+    /// The mode's label in the bot's `stylegram_stage_seconds` metric.
+    fn metric_label(self) -> &'static str {
+        match self {
+            LoadMode::Fast => "fast",
+            LoadMode::Quality => "quality",
+        }
+    }
+}
+
+async fn one_user(
+    mut user: FakeUser,
+    photo: Vec<u8>,
+    mode: LoadMode,
+    timeout: Duration,
+) -> Option<Duration> {
     let start = Instant::now();
     user.photo(photo, 0, 0);
     let gallery = user.wait(timeout, |e| e.kind == EventKind::Photo).await?;
     user.press(&gallery, "1. ");
-    let options = user.wait(timeout, |e| e.kind == EventKind::Text).await?;
+    let mut options = user.wait(timeout, |e| e.kind == EventKind::Text).await?;
+    if mode == LoadMode::Quality {
+        user.press(&options, "Quality");
+        options = user
+            .wait(timeout, |e| {
+                e.kind == EventKind::Edit && e.text.contains("🎨 Quality")
+            })
+            .await?;
+    }
     user.press(&options, "Go");
+    let result_caption = match mode {
+        LoadMode::Fast => "⚡",
+        LoadMode::Quality => "🎨 Quality",
+    };
     user.wait(timeout, |e| {
-        e.kind == EventKind::Photo && e.text.contains('⚡')
+        e.kind == EventKind::Photo && e.text.contains(result_caption)
     })
     .await?;
     Some(start.elapsed())
+}
+
+/// The bot's /metrics once it has counted `answered` finished jobs of `mode` (a job counts just
+/// after its result is sent, so right after the last user's result it may be missing), or after
+/// 10 s as they are.
+async fn metrics_after(url: &str, mode: LoadMode, answered: usize) -> anyhow::Result<String> {
+    let done = format!(
+        "stylegram_jobs_total{{mode=\"{}\",outcome=\"done\"}}",
+        mode.metric_label()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = reqwest::get(url).await?.text().await?;
+        let counted = metric(&text, &done).unwrap_or(0.0) as usize;
+        if counted >= answered || Instant::now() > deadline {
+            return Ok(text);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::main]
@@ -82,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
     let tasks: Vec<_> = (0..cli.users)
         .map(|i| {
             let user = api.user(100_000 + i as i64, "en");
-            tokio::spawn(one_user(user, photo.clone(), timeout))
+            tokio::spawn(one_user(user, photo.clone(), cli.mode, timeout))
         })
         .collect();
     let mut times = Vec::new();
@@ -92,10 +159,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let wall = start.elapsed().as_secs_f64();
-    let metrics = reqwest::get(format!("http://{http}/metrics"))
-        .await?
-        .text()
-        .await?;
+    let metrics = metrics_after(&format!("http://{http}/metrics"), cli.mode, times.len()).await?;
     let rss = memory_mb(bot.id(), "VmHWM:");
     let _ = bot.kill();
     let _ = bot.wait();
@@ -120,14 +184,15 @@ async fn main() -> anyhow::Result<()> {
         fmt_ms(overhead95),
     );
     // Where a job's time went, from the bot's own split in /metrics.
-    let stage_names = ["download", "decode", "style", "network", "encode", "upload"];
+    let stage_names = cli.mode.stages();
     let mut stages = String::from("| stage | p50 (ms) | p95 (ms) |\n|---|---|---|\n");
     for stage in stage_names {
         let q = |q: &str| {
             metric(
                 &metrics,
                 &format!(
-                    "stylegram_stage_seconds{{mode=\"fast\",stage=\"{stage}\",quantile=\"{q}\"}}"
+                    "stylegram_stage_seconds{{mode=\"{}\",stage=\"{stage}\",quantile=\"{q}\"}}",
+                    cli.mode.metric_label()
                 ),
             )
         };
@@ -143,16 +208,19 @@ async fn main() -> anyhow::Result<()> {
     print!("{table}");
     let doc = format!(
         "# Bot load benchmark\n\n\
-         Made by `bot-load --users {} --workers {} --max-side {}` (`make bench-bot` runs it with \
-         its defaults): the real `stylegram-bot` process against the fake Bot API server, every \
-         user sending `{}` at once, picking the first painting and pressing Go in fast mode. \
+         Made by `bot-load --users {} --workers {} --max-side {} --mode {}` (`make bench-bot` \
+         runs it with its defaults): the real `stylegram-bot` process against the fake Bot API \
+         server, every user sending `{}` at once, picking the first painting and pressing Go in \
+         {} mode. \
          \"Bot overhead\" is the bot's own time per job from /metrics: from a worker taking the \
          job to the result being sent, minus the engine's time (fetching the photo from the file \
          cache or the Bot API, building the request, sending the result). Machine: {}.\n\n{table}",
         cli.users,
         cli.workers,
         cli.max_side,
+        cli.mode.metric_label(),
         cli.photo.display(),
+        cli.mode.metric_label(),
         cpu_name(),
     );
     std::fs::write(&cli.out, doc).with_context(|| format!("{}", cli.out.display()))?;
