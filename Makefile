@@ -8,7 +8,7 @@ ENV_FILE := $(STYLEGRAM_HOME)/env.sh
 CARGO := source $(ENV_FILE) && cargo
 VGG := $(STYLEGRAM_HOME)/vgg16.safetensors
 
-.PHONY: run worker demo test bootstrap bootstrap-test bootstrap-gpu test-gpu-build build pack-gpu-figures vgg lint fmt doctor bench-gatys bench-gatys-bound bench-gatys-heap bench-fast bench-bot quantize soak soak-short
+.PHONY: run worker demo test bootstrap bootstrap-test bootstrap-gpu test-gpu-build build pack-gpu-figures vgg lint fmt doctor bench-gatys bench-gatys-bound bench-gatys-heap bench-fast bench-bot bench-bot-arena quantize soak soak-short
 
 ## run: bootstrap, build, and start stylegram-bot (needs TELOXIDE_TOKEN; honours TELOXIDE_API_URL)
 run: bootstrap
@@ -92,6 +92,12 @@ quantize: bootstrap
 bench-bot: bootstrap
 	@$(CARGO) build --release --bin stylegram-bot --bin bot-load
 	@source $(ENV_FILE) && target/release/bot-load
+
+## bench-bot-arena: the bot with every thread on glibc's main heap (MALLOC_ARENA_MAX=1) against glibc's
+## default arenas, quality and fast mode, runs alternated (writes docs/bot-arena.md; about 12 minutes)
+bench-bot-arena: bootstrap vgg
+	@$(CARGO) build --release --bin stylegram-bot --bin bot-load
+	@source $(ENV_FILE) && python bench/bot_arena.py
 
 ## soak: 240 scripted users per mode through a faulty fake Bot API (429s, 5xx, late answers,
 ## dropped connections), in-process with a bot restart and in Redis mode with a killed worker

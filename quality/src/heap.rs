@@ -6,6 +6,9 @@
 //! `stylegram-train gatys --preset 3 --size 512` 13–24% faster in f32 (`docs/gatys.md`, "How far
 //! this CPU lets any change go"). The freed heap goes back to the system when a run ends.
 //!
+//! [`share_main_heap`] extends this to worker threads, whose arenas would still map the largest
+//! blocks (the bot calls it at start).
+//!
 //! An operator who sets glibc's own malloc variables (`MALLOC_MMAP_MAX_`, `MALLOC_TRIM_THRESHOLD_`,
 //! `MALLOC_MMAP_THRESHOLD_`, or `glibc.malloc` in `GLIBC_TUNABLES`) keeps them: then nothing here
 //! changes the allocator.
@@ -22,6 +25,35 @@ const OPERATOR_SETTINGS: [&str; 3] = [
 fn operator_has_chosen(var: impl Fn(&str) -> Option<String>) -> bool {
     OPERATOR_SETTINGS.iter().any(|name| var(name).is_some())
         || var("GLIBC_TUNABLES").is_some_and(|tunables| tunables.contains("glibc.malloc."))
+}
+
+/// Environment variables that set how many arenas glibc's malloc makes.
+const ARENA_SETTINGS: [&str; 2] = ["MALLOC_ARENA_MAX", "MALLOC_ARENA_TEST"];
+
+/// Puts every thread of this process on glibc's main heap (`M_ARENA_MAX` = 1) unless the operator
+/// has configured glibc's malloc (any variable above, or `MALLOC_ARENA_MAX`/`MALLOC_ARENA_TEST`);
+/// returns whether it did. A thread's own arena grows in heaps of at most 64 MB and maps a larger
+/// block afresh, so a Gatys run on a worker thread would still page-fault its largest activations
+/// in every evaluation (64 channels of a square photo at 512 px: 67 MB) although [`HeapHold`] is
+/// on; the main heap has no such limit. Call it before the process starts a thread: a thread keeps
+/// the arena it first allocated from.
+pub fn share_main_heap() -> bool {
+    let var = |name: &str| std::env::var(name).ok();
+    if operator_has_chosen(var) || ARENA_SETTINGS.iter().any(|name| var(name).is_some()) {
+        return false;
+    }
+    one_arena()
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn one_arena() -> bool {
+    // SAFETY: mallopt only changes allocator parameters; glibc takes its own locks.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) == 1 }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn one_arena() -> bool {
+    false
 }
 
 /// Runs holding the heap now; the free heap goes back to the system when the last one ends, so a

@@ -6,7 +6,7 @@
 pub mod adam;
 mod error;
 pub mod gatys;
-mod heap;
+pub mod heap;
 pub mod paths;
 pub mod tensors;
 pub mod vgg;

@@ -60,9 +60,19 @@ fn local_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
 
 fn main() -> ExitCode {
     let Cli { command, config } = Cli::parse();
+    // Before any thread starts: quality jobs run on worker threads, whose own glibc arenas would map
+    // a square photo's largest activations afresh in every evaluation (docs/gatys.md).
+    #[cfg(feature = "quality")]
+    let main_heap = config.device != "cuda" && stylegram_quality::heap::share_main_heap();
     // Nothing this process prints shows the token, whatever a Bot API server answers.
     let redactor = Redactor::new(config.token.iter().map(|t| t.secret().to_owned()));
     redactor.init_logging();
+    #[cfg(feature = "quality")]
+    if main_heap {
+        tracing::info!(
+            "glibc malloc: every thread on the main heap (set MALLOC_ARENA_MAX to choose otherwise)"
+        );
+    }
     if let Err(problem) = config.check() {
         eprintln!("stylegram-bot: {problem}");
         return ExitCode::from(2);
