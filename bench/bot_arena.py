@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 
-from gatys_reference import ROOT, cpu_description
+from gatys_reference import ROOT, cpu_description, write_report
 
 DATA = os.path.join(ROOT, "../shared/data/test/content")
 
@@ -107,19 +107,14 @@ def main():
         "|---|---|---|---|---|---|",
     ]
     for label, stage, results in rows:
-        per_user = [[r[0] for r in results[name]] for name, _ in SETTINGS]
-        a, b = (statistics.median(v) for v in per_user)
-        sa, sb = (statistics.median(r[2] for r in results[name]) for name, _ in SETTINGS)
-        ra, rb = (max(r[3] for r in results[name]) for name, _ in SETTINGS)
-        runs = lambda v: ", ".join(f"{x:.1f}" for x in v)
-        lines.append(
-            f"| {label} | {a:.1f} ({runs(per_user[0])}) | {b:.1f} ({runs(per_user[1])}) | "
-            f"{100 * (b / a - 1):+.0f}% | {stage} {sa:.0f} / {sb:.0f} | {ra:.0f} / {rb:.0f} |"
-        )
-    table = "\n".join(lines) + "\n"
-    with open(args.out, "w") as f:
-        f.write(table)
-    print(table)
+        sides = [results[name] for name, _ in SETTINGS]
+        per_user = [statistics.median(r[0] for r in side) for side in sides]
+        cells = [f"{m:.1f} ({', '.join(f'{r[0]:.1f}' for r in side)})" for m, side in zip(per_user, sides)]
+        stage_ms = " / ".join(f"{statistics.median(r[2] for r in side):.0f}" for side in sides)
+        peak = " / ".join(f"{max(r[3] for r in side):.0f}" for side in sides)
+        change = 100 * (per_user[1] / per_user[0] - 1)
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {change:+.0f}% | {stage} {stage_ms} | {peak} |")
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

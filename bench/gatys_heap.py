@@ -22,7 +22,7 @@ import tempfile
 
 import torch
 
-from gatys_reference import ROOT, SUMMARY, cpu_description
+from gatys_reference import ROOT, SUMMARY, cpu_description, write_report
 
 GLIBC_DEFAULTS = {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=7"}
 """A glibc malloc setting at its default value: the allocator as glibc ships it, and a sign to
@@ -111,10 +111,7 @@ def main():
             f"{100 * (1 - b / a):.0f}% | {'yes' if len(losses) == 1 else 'no: ' + ', '.join(map(str, sorted(losses)))} "
             f"| {ra:.0f} / {rb:.0f} |"
         )
-    table = "\n".join(lines) + "\n"
-    with open(args.out, "w") as f:
-        f.write(table)
-    print(table)
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,14 @@ def cpu_description():
     return f"{model} ({found})"
 
 
+def write_report(path, lines):
+    """Writes a Markdown report (a list of lines) to `path` and prints it."""
+    text = "\n".join(lines) + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+    print(text)
+
+
 def load_vgg(path):
     tensors = load_file(path)
     layers = sorted({tuple(int(p) for p in re.findall(r"\d+", k)) for k in tensors if k.endswith(".weight")})
