@@ -63,7 +63,8 @@ fn main() -> ExitCode {
     // Before any thread starts: quality jobs run on worker threads, whose own glibc arenas would map
     // a square photo's largest activations afresh in every evaluation (docs/gatys.md).
     #[cfg(feature = "quality")]
-    let main_heap = config.device != "cuda" && stylegram_quality::heap::share_main_heap();
+    let main_heap = !matches!(config.device.to_ascii_lowercase().as_str(), "cuda" | "gpu")
+        && stylegram_quality::heap::share_main_heap();
     // Nothing this process prints shows the token, whatever a Bot API server answers.
     let redactor = Redactor::new(config.token.iter().map(|t| t.secret().to_owned()));
     redactor.init_logging();
