@@ -60,6 +60,14 @@ impl LoadMode {
         }
     }
 
+    /// What the caption of this mode's final result holds (as `bot-soak` checks it too).
+    fn result_caption(self) -> &'static str {
+        match self {
+            LoadMode::Fast => "⚡",
+            LoadMode::Quality => "🎨 Quality",
+        }
+    }
+
     /// The mode's label in the bot's `stylegram_stage_seconds` metric.
     fn metric_label(self) -> &'static str {
         match self {
@@ -89,12 +97,8 @@ async fn one_user(
             .await?;
     }
     user.press(&options, "Go");
-    let result_caption = match mode {
-        LoadMode::Fast => "⚡",
-        LoadMode::Quality => "🎨 Quality",
-    };
     user.wait(timeout, |e| {
-        e.kind == EventKind::Photo && e.text.contains(result_caption)
+        e.kind == EventKind::Photo && e.text.contains(mode.result_caption())
     })
     .await?;
     Some(start.elapsed())
