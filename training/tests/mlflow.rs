@@ -3,20 +3,52 @@
 mod common;
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Kills the server when the test ends, however it ends.
+/// Kills the server when the test ends, however it ends. `mlflow server` starts uvicorn and its
+/// job runners as children, which outlive a killed parent, so the server runs in a process group
+/// of its own and the whole group is killed.
 struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let group = self.0.id() as libc::pid_t;
+        // SAFETY: kill(2) with a negative pid signals that process group; it touches no memory.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
         let _ = self.0.wait();
     }
+}
+
+/// The processes of process group `group` that are still running (zombies left out: they wait
+/// only for whoever adopted them to reap them).
+fn running_in_group(group: u32) -> Vec<u32> {
+    let stat_fields = |pid: &str| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
+        let after_comm = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .collect::<Vec<_>>();
+        Some((
+            after_comm.first()?.to_string(),
+            after_comm.get(2)?.parse::<u32>().ok()?,
+        ))
+    };
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter(
+            |pid| matches!(stat_fields(pid), Some((state, pgrp)) if pgrp == group && state != "Z"),
+        )
+        .filter_map(|pid| pid.parse().ok())
+        .collect()
 }
 
 fn mlflow_binary() -> String {
@@ -58,6 +90,7 @@ fn start_server(dir: &Path) -> (Server, String) {
         .arg(dir.join("artifacts"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .unwrap();
     let server = Server(child);
@@ -87,7 +120,7 @@ fn get(url: &str) -> Value {
 #[test]
 fn training_reports_params_metrics_and_pictures_to_mlflow() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, url) = start_server(dir.path());
+    let (server, url) = start_server(dir.path());
     let (content, style) = (dir.path().join("content"), dir.path().join("style"));
     std::fs::create_dir_all(&content).unwrap();
     std::fs::create_dir_all(&style).unwrap();
@@ -197,6 +230,20 @@ fn training_reports_params_metrics_and_pictures_to_mlflow() {
         names.contains(&"loss.png") && names.contains(&"samples.jpg"),
         "{names:?}"
     );
+
+    // Stopping the server stops all of it: no uvicorn or job runner outlives the test.
+    let group = server.0.id();
+    assert!(!running_in_group(group).is_empty());
+    drop(server);
+    let stopped = Instant::now();
+    while !running_in_group(group).is_empty() {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(10),
+            "still running after the server was stopped: {:?}",
+            running_in_group(group)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
