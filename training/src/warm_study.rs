@@ -137,6 +137,12 @@ impl Curve {
         self.points.iter().find(|(_, y)| *y <= target).map(|p| p.0)
     }
 
+    /// The "fast+" picture: the last one within [`Snapshots::short`] seconds, or the start itself
+    /// when not even one iteration ended that soon (a slow CPU at a large size).
+    pub fn fast_plus(&self) -> Option<&Snapshot> {
+        self.at_short.as_ref().or(self.at_start.as_ref())
+    }
+
     /// The objective at time `t` (the last value recorded by then), if the full-size scale had
     /// started.
     pub fn objective_at(&self, t: f64) -> Option<f64> {
@@ -284,16 +290,13 @@ pub fn ladder(curves: &[Curve]) -> Option<Ladder> {
     let reference = curves.first()?;
     let target = reference.points.last()?.1;
     let fast = curves.iter().find(|c| c.start == Start::Fast)?;
-    let rung = |s: &Option<Snapshot>| {
-        s.as_ref()
-            .map(|s| (s.objective / target, s.seconds, s.iterations))
-    };
+    let rung = |s: Option<&Snapshot>| s.map(|s| (s.objective / target, s.seconds, s.iterations));
     Some(Ladder {
         pair: fast.pair.clone(),
         reference_seconds: reference.seconds,
-        fast: rung(&fast.at_start),
-        fast_plus: rung(&fast.at_short),
-        quality: rung(&fast.at_iterations),
+        fast: rung(fast.at_start.as_ref()),
+        fast_plus: rung(fast.fast_plus()),
+        quality: rung(fast.at_iterations.as_ref()),
     })
 }
 
@@ -353,11 +356,18 @@ mod tests {
             start: Start::Pyramid,
             ..curve(&[(1.0, 9.0)])
         };
-        let l = ladder(&[reference.clone(), pyramid, fast]).unwrap();
+        let l = ladder(&[reference.clone(), pyramid, fast.clone()]).unwrap();
         assert_eq!(l.reference_seconds, 8.0);
         assert_eq!(l.fast, Some((10.0, 0.0, 0)));
         assert_eq!(l.fast_plus, Some((3.0, 2.0, 5)));
         assert_eq!(l.quality, None);
+        // No iteration within the short time: fast+ is the fast picture itself.
+        let slow = Curve {
+            at_short: None,
+            ..fast
+        };
+        let l = ladder(&[reference.clone(), slow]).unwrap();
+        assert_eq!(l.fast_plus, Some((10.0, 0.0, 0)));
         assert!(ladder(&[reference]).is_none(), "no fast run, no ladder");
     }
 

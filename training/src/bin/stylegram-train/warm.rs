@@ -190,8 +190,12 @@ fn ladder_row(pair: &Pair, curves: &[Curve]) -> Vec<RgbImage> {
     let blank = || RgbImage::from_pixel(8, 8, image::Rgb([255, 255, 255]));
     let mut row = vec![fit(&pair.content)];
     if let Some(fast) = curves.iter().find(|c| c.start == Start::Fast) {
-        for s in [&fast.at_start, &fast.at_short, &fast.at_iterations] {
-            row.push(s.as_ref().map_or_else(blank, |s| fit(&s.image)));
+        for s in [
+            fast.at_start.as_ref(),
+            fast.fast_plus(),
+            fast.at_iterations.as_ref(),
+        ] {
+            row.push(s.map_or_else(blank, |s| fit(&s.image)));
         }
     }
     row.push(fit(&curves[0].image));
