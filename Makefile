@@ -94,7 +94,7 @@ bench-bot: bootstrap
 	@source $(ENV_FILE) && target/release/bot-load
 
 ## bench-bot-arena: the bot with every thread on glibc's main heap (MALLOC_ARENA_MAX=1) against glibc's
-## default arenas, quality and fast mode, runs alternated (writes docs/bot-arena.md; about 12 minutes)
+## default arenas, quality and fast mode, runs alternated (writes docs/bot-arena.md; about 17 minutes on a 2-core AVX-512 machine)
 bench-bot-arena: bootstrap vgg
 	@$(CARGO) build --release --bin stylegram-bot --bin bot-load
 	@source $(ENV_FILE) && python bench/bot_arena.py
